@@ -1,0 +1,4 @@
+//! The semantic passes between parsing and code generation.
+pub mod resolve;
+pub mod symbols;
+pub mod types;

@@ -1,0 +1,198 @@
+//! Capture plans and record layouts.
+//!
+//! A record is `RecordHeader`, then the script's context area (the context
+//! fields used anywhere in the script, packed in a fixed order, the same
+//! offsets in every probe so script functions can read them), then the
+//! probe's own fields (arguments, strings) in the order the code generator
+//! asked for them. Fields are 8-byte aligned so the guest can load them
+//! directly.
+
+use std::collections::BTreeSet;
+
+use wasmtap_abi::{HEADER_LEN, MAX_OPS, MAX_RECORD, OpCode, Plan, PlanOp};
+
+use crate::passes::symbols::ContextField;
+
+/// Where each used context field sits; shared by every probe of a script.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContextLayout {
+    fields: Vec<(ContextField, u16)>,
+    end: u16,
+}
+
+impl ContextLayout {
+    /// Packs `used` after the header.
+    pub fn new(used: &BTreeSet<ContextField>) -> Self {
+        let mut offset = HEADER_LEN as u16;
+        let mut fields = Vec::new();
+        for &field in used {
+            fields.push((field, offset));
+            offset += match field {
+                ContextField::Comm => wasmtap_abi::COMM_LEN as u16,
+                _ => 8,
+            };
+        }
+        Self {
+            fields,
+            end: offset,
+        }
+    }
+
+    /// The offset of `field`, if the script uses it.
+    pub fn offset(&self, field: ContextField) -> Option<u16> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, o)| *o)
+    }
+
+    /// First byte after the context area.
+    pub fn end(&self) -> u16 {
+        self.end
+    }
+
+    fn ops(&self) -> impl Iterator<Item = PlanOp> + '_ {
+        self.fields.iter().map(|&(field, offset)| {
+            let code = match field {
+                ContextField::PidTgid => OpCode::PidTgid,
+                ContextField::UidGid => OpCode::UidGid,
+                ContextField::KtimeNs => OpCode::KtimeNs,
+                ContextField::Cpu => OpCode::Cpu,
+                ContextField::Comm => OpCode::Comm,
+            };
+            PlanOp::new(code, offset)
+        })
+    }
+}
+
+/// A value a probe asks the kernel to copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Capture {
+    /// A syscall argument (u64).
+    Arg(u8),
+    /// The string behind a user pointer argument, at most `max` bytes.
+    UserString { arg: u8, max: u16 },
+    /// The syscall's return value.
+    RetVal,
+}
+
+/// Builds one probe's plan while its handler is generated.
+#[derive(Clone, Debug)]
+pub struct PlanBuilder {
+    ops: Vec<PlanOp>,
+    captures: Vec<(Capture, u16)>,
+    next: u16,
+}
+
+/// Raised when a probe asks for more than a record can hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanFull;
+
+impl PlanBuilder {
+    /// A plan that starts by copying the script's context area.
+    pub fn new(context: &ContextLayout) -> Self {
+        Self {
+            ops: context.ops().collect(),
+            captures: Vec::new(),
+            next: align8(context.end()),
+        }
+    }
+
+    /// The record offset of `capture`, adding it to the plan on first use.
+    ///
+    /// # Errors
+    /// [`PlanFull`] when the record or the op list would overflow.
+    pub fn capture(&mut self, capture: Capture) -> Result<u16, PlanFull> {
+        if let Some((_, offset)) = self.captures.iter().find(|(c, _)| *c == capture) {
+            return Ok(*offset);
+        }
+        let (op, width) = match capture {
+            Capture::Arg(arg) => (
+                PlanOp {
+                    arg,
+                    ..PlanOp::new(OpCode::Arg, self.next)
+                },
+                8,
+            ),
+            Capture::RetVal => (PlanOp::new(OpCode::RetVal, self.next), 8),
+            Capture::UserString { arg, max } => (
+                PlanOp {
+                    arg,
+                    len: max,
+                    ..PlanOp::new(OpCode::UserStr, self.next)
+                },
+                OpCode::UserStr.width(max),
+            ),
+        };
+        let end = self.next as usize + width;
+        if end > MAX_RECORD || self.ops.len() >= MAX_OPS {
+            return Err(PlanFull);
+        }
+        let offset = self.next;
+        self.ops.push(op);
+        self.captures.push((capture, offset));
+        self.next = align8(end as u16);
+        Ok(offset)
+    }
+
+    /// The finished plan.
+    pub fn finish(self) -> Plan {
+        let mut plan = Plan {
+            record_len: self.next,
+            n_ops: self.ops.len() as u16,
+            ..Plan::default()
+        };
+        plan.ops[..self.ops.len()].copy_from_slice(&self.ops);
+        plan
+    }
+}
+
+fn align8(n: u16) -> u16 {
+    (n + 7) & !7
+}
+
+/// Renders a plan for `-p 3`, one op per line.
+pub fn describe(plan: &Plan) -> String {
+    let mut out = format!("record {} bytes\n", plan.record_len);
+    for filter in &plan.filters[..plan.n_filters as usize] {
+        out.push_str(&format!(
+            "  filter field={} cmp={} value={}\n",
+            filter.field, filter.cmp, filter.value
+        ));
+    }
+    for op in &plan.ops[..plan.n_ops as usize] {
+        let name = OpCode::from_u8(op.code).map_or("?".to_string(), |c| format!("{c:?}"));
+        out.push_str(&format!("  @{:<5} {name}", op.dst));
+        match OpCode::from_u8(op.code) {
+            Some(OpCode::Arg) => out.push_str(&format!(" arg{}", op.arg)),
+            Some(OpCode::UserStr) => out.push_str(&format!(" arg{} max {}", op.arg, op.len)),
+            _ => {}
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_aligned_and_shared() {
+        let used = BTreeSet::from([ContextField::PidTgid, ContextField::Comm]);
+        let layout = ContextLayout::new(&used);
+        assert_eq!(layout.offset(ContextField::PidTgid), Some(8));
+        assert_eq!(layout.offset(ContextField::Comm), Some(16));
+        let mut plan = PlanBuilder::new(&layout);
+        let s = plan
+            .capture(Capture::UserString { arg: 1, max: 250 })
+            .unwrap();
+        assert_eq!(s, 32);
+        let a = plan.capture(Capture::Arg(0)).unwrap();
+        assert_eq!(a, 32 + 256);
+        assert_eq!(plan.capture(Capture::Arg(0)).unwrap(), a);
+        let plan = plan.finish();
+        assert_eq!(plan.n_ops, 4);
+        assert_eq!(plan.record_len, 32 + 256 + 8);
+    }
+}

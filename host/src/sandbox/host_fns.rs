@@ -1,0 +1,166 @@
+//! The host side of the guest: functions in module `host`, the per-store
+//! state they use, and the memory limiter.
+
+use std::io::Write;
+
+use wasmtap_abi::wasm::{
+    HOST_ERROR, HOST_MODULE, HOST_NOW_NS, HOST_RANDOM, HOST_WRITE, str_len, str_ptr,
+};
+use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
+
+use super::error::{MemoryLimitHit, OutputFailed, RuntimePanic, ScriptRaised};
+
+/// Prefix of a runtime panic's message (see `wasmtap_guest::PANIC_PREFIX`).
+pub(crate) const PANIC_PREFIX: &str = "wasmtap runtime panic: ";
+/// Longest error message read from the guest.
+const MAX_MESSAGE: usize = 4096;
+
+/// Per-instance state of a store.
+pub(crate) struct HostState {
+    pub out: Box<dyn Write + Send>,
+    /// The runtime's memory, once instantiated.
+    pub memory: Option<Memory>,
+    pub limiter: MemoryLimiter,
+    rng: u64,
+}
+
+impl HostState {
+    pub fn new(out: Box<dyn Write + Send>, memory_limit: usize) -> Self {
+        Self {
+            out,
+            memory: None,
+            limiter: MemoryLimiter {
+                limit: memory_limit,
+                hit: false,
+            },
+            rng: seed(),
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // splitmix64: fast, and the seed comes from the kernel.
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn seed() -> u64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n == 8 {
+        u64::from_ne_bytes(buf)
+    } else {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        t ^ u64::from(std::process::id()) << 32
+    }
+}
+
+/// Caps linear memory. Growing past the limit raises [`MemoryLimitHit`]
+/// (a trap-like error) instead of failing the grow, so an out-of-memory
+/// guest stops at once and is reported as such rather than as a confusing
+/// follow-up failure; `hit` remembers it for errors the guest reports
+/// itself.
+pub(crate) struct MemoryLimiter {
+    pub limit: usize,
+    pub hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Err(wasmtime::Error::new(MemoryLimitHit { limit: self.limit }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+fn guest_bytes(memory: &[u8], ptr: u32, len: u32) -> Option<&[u8]> {
+    let start = ptr as usize;
+    memory.get(start..start.checked_add(len as usize)?)
+}
+
+fn memory_of(caller: &Caller<'_, HostState>) -> wasmtime::Result<Memory> {
+    caller
+        .data()
+        .memory
+        .ok_or_else(|| wasmtime::Error::msg("the runtime's memory is not linked yet"))
+}
+
+fn now_ns(clock: i32) -> i64 {
+    let id = if clock == 1 {
+        libc::CLOCK_MONOTONIC
+    } else {
+        libc::CLOCK_REALTIME
+    };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes `ts`.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec)
+}
+
+/// Defines the `host` functions.
+pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        HOST_MODULE,
+        HOST_WRITE,
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+            let memory = memory_of(&caller)?;
+            let (data, state) = memory.data_and_store_mut(&mut caller);
+            let bytes = guest_bytes(data, ptr as u32, len as u32)
+                .ok_or_else(|| wasmtime::Error::msg("host.write outside memory"))?;
+            state
+                .out
+                .write_all(bytes)
+                .map_err(|e| wasmtime::Error::new(OutputFailed(e)))
+        },
+    )?;
+    linker.func_wrap(
+        HOST_MODULE,
+        HOST_ERROR,
+        |caller: Caller<'_, HostState>, msg: i64| -> wasmtime::Result<()> {
+            let memory = memory_of(&caller)?;
+            let len = str_len(msg).min(MAX_MESSAGE as u32);
+            let bytes = guest_bytes(memory.data(&caller), str_ptr(msg), len).unwrap_or(b"?");
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            Err(match text.strip_prefix(PANIC_PREFIX) {
+                Some(rest) => wasmtime::Error::new(RuntimePanic(format!("runtime panic: {rest}"))),
+                None => wasmtime::Error::new(ScriptRaised(text)),
+            })
+        },
+    )?;
+    linker.func_wrap(HOST_MODULE, HOST_NOW_NS, |clock: i32| -> i64 {
+        now_ns(clock)
+    })?;
+    linker.func_wrap(
+        HOST_MODULE,
+        HOST_RANDOM,
+        |mut caller: Caller<'_, HostState>| -> i64 { caller.data_mut().next_random() as i64 },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The contract between the four parts of wasmtap.
+//!
+//! The compiler writes [`Plan`]s (what the kernel copies when a probe fires)
+//! and computes the record layout; the eBPF programs in `probes/ebpf` execute
+//! the plans and emit records that start with a [`RecordHeader`]; the host
+//! places plans in BPF maps and copies records into the guest; the generated
+//! Wasm reads the record fields at the constant offsets the compiler chose.
+//! The [`wasm`] module fixes how the generated code and the guest runtime
+//! exchange values.
+//!
+//! Everything here is `no_std`, `#[repr(C)]` and `Copy` with explicit padding,
+//! so the same bytes mean the same thing in the kernel, the host and the guest.
+#![no_std]
+
+pub mod wasm;
+
+/// Bumped whenever a layout or an opcode below changes meaning.
+pub const ABI_VERSION: u32 = 1;
+
+/// Largest record a plan may describe, header included. A power of two: the
+/// eBPF side masks offsets with `MAX_RECORD - 1` to satisfy the verifier.
+pub const MAX_RECORD: usize = 8192;
+/// Records are padded to this alignment inside a batch.
+pub const RECORD_ALIGN: usize = 8;
+/// Ops per plan; the interpreter runs them in one `bpf_loop`.
+pub const MAX_OPS: usize = 64;
+/// In-kernel predicates per plan, all of which must hold.
+pub const MAX_FILTERS: usize = 4;
+/// Probe ids are below this; it sizes the plan and counter maps.
+pub const MAX_PROBES: u32 = 4096;
+/// Syscall numbers are below this (x86_64 has ~460).
+pub const MAX_SYSCALLS: u32 = 512;
+/// Probes that may share one syscall (e.g. `syscall.*` and `syscall.openat`).
+pub const PROBES_PER_SYSCALL: usize = 8;
+/// Marks an unused slot in a [`SyscallRoute`].
+pub const NO_PROBE: u16 = u16::MAX;
+/// Length of `comm` (TASK_COMM_LEN).
+pub const COMM_LEN: usize = 16;
+
+/// Names of the maps and programs in the eBPF object, shared so the host
+/// finds exactly what the probes define.
+pub mod names {
+    /// `Array<Plan>` indexed by probe id.
+    pub const PLANS: &str = "PLANS";
+    /// `Array<SyscallRoute>` indexed by syscall number, for `sys_enter`.
+    pub const SYSCALL_ENTER_ROUTES: &str = "SYS_ENTER_ROUTES";
+    /// `Array<SyscallRoute>` indexed by syscall number, for `sys_exit`.
+    pub const SYSCALL_EXIT_ROUTES: &str = "SYS_EXIT_ROUTES";
+    /// `Array<Config>` with one entry.
+    pub const CONFIG: &str = "CONFIG";
+    /// The ring buffer all records go through.
+    pub const EVENTS: &str = "EVENTS";
+    /// `PerCpuArray<u64>` indexed by probe id: records lost because the ring
+    /// buffer was full.
+    pub const DROPS: &str = "DROPS";
+    /// Raw tracepoint program for `raw_syscalls:sys_enter`.
+    pub const PROG_SYS_ENTER: &str = "sys_enter";
+    /// Raw tracepoint program for `raw_syscalls:sys_exit`.
+    pub const PROG_SYS_EXIT: &str = "sys_exit";
+}
+
+/// Starts every record in the ring buffer and in a guest batch.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Which probe fired; indexes the manifest's probe list.
+    pub probe: u32,
+    /// Length of the record in bytes, header included, before padding.
+    pub len: u32,
+}
+
+/// Size of [`RecordHeader`]; the first plan field starts here.
+pub const HEADER_LEN: usize = core::mem::size_of::<RecordHeader>();
+
+/// What one plan op copies. Each op writes at `PlanOp::dst` in the record.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpCode {
+    /// Does nothing; pads plans.
+    Nop = 0,
+    /// u64 `tgid << 32 | tid` (bpf_get_current_pid_tgid).
+    PidTgid = 1,
+    /// u64 `gid << 32 | uid` (bpf_get_current_uid_gid).
+    UidGid = 2,
+    /// [`COMM_LEN`] bytes of the current task's name, NUL padded.
+    Comm = 3,
+    /// u64 CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns).
+    KtimeNs = 4,
+    /// u64 CPU number.
+    Cpu = 5,
+    /// u64 syscall number (syscall programs only).
+    SyscallNr = 6,
+    /// u64 argument number `arg` of the event: syscall arguments 0..=5.
+    Arg = 7,
+    /// u64 return value (syscall exit).
+    RetVal = 8,
+    /// String slot read from the user pointer in argument `arg`: an i32
+    /// status (bytes copied without the NUL, or a negative errno) followed by
+    /// at most `len` bytes. The slot is `4 + len` bytes long.
+    UserStr = 9,
+}
+
+impl OpCode {
+    /// Decodes a byte written by [`PlanOp::new`]; unknown bytes are `None`.
+    pub fn from_u8(byte: u8) -> Option<Self> {
+        Some(match byte {
+            0 => Self::Nop,
+            1 => Self::PidTgid,
+            2 => Self::UidGid,
+            3 => Self::Comm,
+            4 => Self::KtimeNs,
+            5 => Self::Cpu,
+            6 => Self::SyscallNr,
+            7 => Self::Arg,
+            8 => Self::RetVal,
+            9 => Self::UserStr,
+            _ => return None,
+        })
+    }
+
+    /// Bytes the op writes at `dst`, given its `len` operand.
+    pub fn width(self, len: u16) -> usize {
+        match self {
+            Self::Nop => 0,
+            Self::Comm => COMM_LEN,
+            Self::UserStr => STR_STATUS_LEN + len as usize,
+            _ => 8,
+        }
+    }
+}
+
+/// Size of the status word in front of a string slot.
+pub const STR_STATUS_LEN: usize = 4;
+
+/// One step of a capture plan.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanOp {
+    /// An [`OpCode`] as a byte.
+    pub code: u8,
+    /// Which argument the op reads, where it reads one.
+    pub arg: u8,
+    /// Maximum byte count for variable-length ops.
+    pub len: u16,
+    /// Offset in the record where the op writes.
+    pub dst: u16,
+    /// Offset in the event context where the op reads (tracepoint fields).
+    pub src: u16,
+}
+
+impl PlanOp {
+    /// An op writing `code`'s value at `dst`.
+    pub const fn new(code: OpCode, dst: u16) -> Self {
+        Self {
+            code: code as u8,
+            arg: 0,
+            len: 0,
+            dst,
+            src: 0,
+        }
+    }
+}
+
+/// What a [`Filter`] compares.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterField {
+    /// Process id (tgid).
+    Pid = 1,
+    /// Thread id.
+    Tid = 2,
+    /// Real user id.
+    Uid = 3,
+    /// Real group id.
+    Gid = 4,
+}
+
+/// How a [`Filter`] compares.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterCmp {
+    Eq = 1,
+    Ne = 2,
+    Lt = 3,
+    Le = 4,
+    Gt = 5,
+    Ge = 6,
+}
+
+/// A predicate on the task context, evaluated in the kernel before anything
+/// is copied, so unwanted events never reach user space.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// A [`FilterField`] as a byte; 0 marks an unused slot.
+    pub field: u8,
+    /// A [`FilterCmp`] as a byte.
+    pub cmp: u8,
+    pub _pad: [u8; 6],
+    /// The value compared against (as u64; ids are unsigned).
+    pub value: u64,
+}
+
+impl Filter {
+    /// A filter `field cmp value`.
+    pub const fn new(field: FilterField, cmp: FilterCmp, value: u64) -> Self {
+        Self {
+            field: field as u8,
+            cmp: cmp as u8,
+            _pad: [0; 6],
+            value,
+        }
+    }
+
+    /// Whether `actual` passes this filter; unused slots pass everything.
+    pub fn admits(&self, actual: u64) -> bool {
+        match self.cmp {
+            1 => actual == self.value,
+            2 => actual != self.value,
+            3 => actual < self.value,
+            4 => actual <= self.value,
+            5 => actual > self.value,
+            6 => actual >= self.value,
+            _ => true,
+        }
+    }
+}
+
+/// What the kernel copies when one probe fires: the filters, then the ops.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Record length, header included; at most [`MAX_RECORD`]. 0 means the
+    /// probe is not live.
+    pub record_len: u16,
+    /// Ops used at the start of `ops`.
+    pub n_ops: u16,
+    /// Filters used at the start of `filters`.
+    pub n_filters: u8,
+    pub _pad: [u8; 3],
+    pub filters: [Filter; MAX_FILTERS],
+    pub ops: [PlanOp; MAX_OPS],
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            record_len: 0,
+            n_ops: 0,
+            n_filters: 0,
+            _pad: [0; 3],
+            filters: [Filter::default(); MAX_FILTERS],
+            ops: [PlanOp::default(); MAX_OPS],
+        }
+    }
+}
+
+/// The probes to run for one syscall number, [`NO_PROBE`] in unused slots.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallRoute {
+    pub probes: [u16; PROBES_PER_SYSCALL],
+}
+
+impl Default for SyscallRoute {
+    fn default() -> Self {
+        Self {
+            probes: [NO_PROBE; PROBES_PER_SYSCALL],
+        }
+    }
+}
+
+/// Run-wide settings the host writes before attaching.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// The host's own process id: its threads are never traced, so draining
+    /// the ring buffer does not feed itself.
+    pub host_tgid: u32,
+    /// Wake the reader once this many bytes wait in the ring buffer; below
+    /// it records are submitted without a wakeup and the host drains on a
+    /// timer.
+    pub wakeup_bytes: u32,
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all are repr(C), Copy, with explicit padding and no pointers.
+    unsafe impl aya::Pod for super::Plan {}
+    unsafe impl aya::Pod for super::SyscallRoute {}
+    unsafe impl aya::Pod for super::Config {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_are_fixed() {
+        assert_eq!(core::mem::size_of::<RecordHeader>(), 8);
+        assert_eq!(core::mem::size_of::<PlanOp>(), 8);
+        assert_eq!(core::mem::size_of::<Filter>(), 16);
+        assert_eq!(
+            core::mem::size_of::<Plan>(),
+            8 + 16 * MAX_FILTERS + 8 * MAX_OPS
+        );
+        assert_eq!(core::mem::size_of::<SyscallRoute>(), 16);
+    }
+
+    #[test]
+    fn opcodes_round_trip() {
+        for byte in 0..=255u8 {
+            if let Some(code) = OpCode::from_u8(byte) {
+                assert_eq!(code as u8, byte);
+            }
+        }
+    }
+}
