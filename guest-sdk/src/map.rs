@@ -85,29 +85,64 @@ pub fn key_part(key: &[u8], idx: usize) -> Option<KeyPart<'_>> {
     }
 }
 
-/// Hashes a key: a seeded multiply-rotate over 8-byte words with a final
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Hashes a key: a seeded multiply-rotate over 8-byte words (the tail read
+/// as an overlapping last word, so no variable-length copy) with a final
 /// avalanche. Small (one copy in the module) and fast for the short keys
 /// arrays use; the per-instance random seed keeps crafted keys from
 /// predicting collisions.
 #[inline]
 pub fn hash_key(seed: u64, key: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = seed ^ (key.len() as u64).wrapping_mul(K);
-    let mut chunks = key.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let len = key.len();
+    let mut h = seed ^ (len as u64).wrapping_mul(K);
+    if len >= 8 {
+        let mut i = 0;
+        while i + 8 <= len {
+            h = mix(h, word(key, i));
+            i += 8;
+        }
+        if i < len {
+            h = mix(h, word(key, len - 8));
+        }
+    } else {
+        let mut w = 0u64;
+        for (j, &b) in key.iter().enumerate() {
+            w |= u64::from(b) << (8 * j);
+        }
+        h = mix(h, w);
     }
     h ^= h >> 32;
     h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^ (h >> 29)
+}
+
+/// Key equality a word at a time (the bytewise `memcmp` of the Wasm build
+/// is slow for the 9- to 30-byte keys arrays use).
+#[inline]
+fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if len < 8 {
+        return a == b;
+    }
+    let mut i = 0;
+    while i + 8 <= len {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    i == len || word(a, len - 8) == word(b, len - 8)
 }
 
 struct Slot {
@@ -141,7 +176,7 @@ impl Index {
         let slots = &self.slots;
         let found = self.table.find(hash, |&i| {
             let s = &slots[i as usize];
-            s.hash == hash && *s.key == *key
+            s.hash == hash && key_eq(&s.key, key)
         });
         (hash, found.map(|&i| i as usize))
     }
@@ -169,7 +204,7 @@ impl Index {
             .table
             .find_entry(hash, |&i| {
                 let s = &slots[i as usize];
-                s.hash == hash && *s.key == *key
+                s.hash == hash && key_eq(&s.key, key)
             })
             .ok()?;
         let (i, _) = entry.remove();
@@ -293,6 +328,28 @@ mod tests {
         let mut key = Vec::new();
         push_key_i64(&mut key, v);
         key
+    }
+
+    #[test]
+    fn hashing_and_equality() {
+        let keys: [&[u8]; 6] = [
+            b"",
+            b"a",
+            b"abcdefg",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"abcdefghijklmnopq",
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate() {
+                assert_eq!(key_eq(a, b), i == j);
+            }
+            assert_eq!(hash_key(1, a), hash_key(1, a));
+            assert_ne!(hash_key(1, a), hash_key(2, a));
+        }
+        assert!(!key_eq(b"abcdefghX", b"abcdefghY"));
+        assert!(!key_eq(b"Xbcdefghi", b"Ybcdefghi"));
+        assert_ne!(hash_key(0, b"abcdefghX"), hash_key(0, b"abcdefghY"));
     }
 
     #[test]

@@ -44,9 +44,10 @@ pub struct Str {
 }
 
 impl Str {
-    /// The empty string.
+    /// The empty string; packs to the `i64` 0, so a zero-initialized string
+    /// variable is "".
     pub const EMPTY: Str = Str {
-        ptr: core::ptr::NonNull::<u8>::dangling().as_ptr(),
+        ptr: core::ptr::null(),
         len: 0,
     };
 
@@ -272,6 +273,9 @@ impl Runtime {
     /// `max` bytes at `ptr` must be readable.
     pub unsafe fn str_from_cstr(&self, ptr: *const u8, max: usize) -> Str {
         let max = max.min(self.maxstr);
+        if max == 0 || ptr.is_null() {
+            return Str::EMPTY;
+        }
         // SAFETY: the caller guarantees `max` readable bytes.
         let bytes = unsafe { core::slice::from_raw_parts(ptr, max) };
         Str {
