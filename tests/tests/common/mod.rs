@@ -162,10 +162,10 @@ pub fn bpf_prog_ids_of(pid: i32) -> Vec<u32> {
             continue;
         };
         for line in text.lines() {
-            if let Some(id) = line.strip_prefix("prog_id:") {
-                if let Ok(id) = id.trim().parse() {
-                    ids.push(id);
-                }
+            if let Some(id) = line.strip_prefix("prog_id:")
+                && let Ok(id) = id.trim().parse()
+            {
+                ids.push(id);
             }
         }
     }
