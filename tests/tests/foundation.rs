@@ -126,3 +126,81 @@ fn a_trap_in_a_kernel_probe_detaches_everything() {
     assert_eq!(status.code(), Some(1));
     assert_unloaded(&ours);
 }
+
+/// Compares stderr with the expected text, ignoring trailing spaces.
+fn assert_stderr(args: &[&str], expected: &str) {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(1));
+    let got: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let want: Vec<&str> = expected.lines().collect();
+    assert_eq!(got, want, "stderr differs");
+}
+
+#[test]
+fn parse_errors_point_at_the_token() {
+    assert_stderr(
+        &["-e", r#"probe begin { printf("x" }"#],
+        r#"Error: expected ',' or ')', found '}' (<input>:1:26)
+   ,-[ <input>:1:26 ]
+   |
+ 1 | probe begin { printf("x" }
+   |                     |    |
+   |                     |    `-- expected ',' or ')'
+   |                     |
+   |                     `------- to match this '('
+---'
+1 error; nothing was attached."#,
+    );
+}
+
+#[test]
+fn unknown_probe_points_are_named() {
+    assert_stderr(
+        &["-e", "probe syscall.nosuch { }"],
+        r#"Error: probe point 'syscall.nosuch' matches nothing (<input>:1:7)
+   ,-[ <input>:1:7 ]
+   |
+ 1 | probe syscall.nosuch { }
+   |       ^^^^^^^|^^^^^^
+   |              `-------- no such event on this system
+   |
+   | Help: check the name (syscalls of x86_64, as in syscalls(2)), or mark the point optional with '?'
+---'
+1 error; nothing was attached."#,
+    );
+    assert_stderr(
+        &["-e", "probe nosuch.point { }"],
+        r#"Error: unknown probe point 'nosuch.point' (<input>:1:7)
+   ,-[ <input>:1:7 ]
+   |
+ 1 | probe nosuch.point { }
+   |       ^^^^^^|^^^^^
+   |             `------- not a probe point wasmtap knows
+   |
+   | Help: supported: begin, end, error, timer.s/ms/us/hz(N), syscall.NAME, syscall.NAME.return (NAME may use * ? [...])
+---'
+1 error; nothing was attached."#,
+    );
+}
+
+#[test]
+fn unknown_functions_and_variables_are_errors() {
+    let out = run(&["-e", "probe begin { prinf(\"x\") }"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("unknown function 'prinf'"), "{stderr}");
+    assert!(stderr.contains("did you mean printf"), "{stderr}");
+    let out = run(&["-e", "probe syscall.openat { println($nosuch) }"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown target variable '$nosuch'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("available: $dfd $filename $flags $mode"),
+        "{stderr}"
+    );
+}

@@ -138,7 +138,7 @@ fn no_match(point: &ProbePoint) -> Diagnostic {
         "no such event on this system",
     )
     .with_hint(
-        "list what exists with `wasmtap -l 'syscall.*'`, or mark the point optional with '?'",
+        "check the name (syscalls of x86_64, as in syscalls(2)), or mark the point optional with '?'",
     )
 }
 
