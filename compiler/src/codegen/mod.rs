@@ -313,7 +313,7 @@ pub fn generate(
     let next = first_handler + probes.len() as u32;
     let init_type = void_type;
     functions.function(init_type);
-    code.function(&init_body(&layout, &mut statics)?);
+    code.function(&init_body(&layout, script, &mut statics)?);
     exports.export(wasm::SCRIPT_INIT, ExportKind::Func, next);
     names.append(next, "init");
 
@@ -430,7 +430,11 @@ pub(crate) fn mem(offset: u64, align: u32) -> MemArg {
 }
 
 /// `init`: creates the maps and sets string initializers.
-fn init_body(layout: &Layout, statics: &mut Statics) -> Result<Function, Vec<Diagnostic>> {
+fn init_body(
+    layout: &Layout,
+    script: &Script,
+    statics: &mut Statics,
+) -> Result<Function, Vec<Diagnostic>> {
     let mut f = Function::new([]);
     let mut ins = f.instructions();
     for (g, global) in layout.typed.globals.iter().enumerate() {
@@ -444,6 +448,14 @@ fn init_body(layout: &Layout, statics: &mut Statics) -> Result<Function, Vec<Dia
                 .i32_const(global.max_entries.unwrap_or(0) as i32)
                 .call(layout.rt("map_new"))
                 .global_set(layout.globals[g]);
+            // Linear buckets are counted only once their bounds are known.
+            if let Some((lo, hi, step)) = linear_bounds(script, &global.name) {
+                ins.global_get(layout.globals[g])
+                    .i64_const(lo)
+                    .i64_const(hi)
+                    .i64_const(step)
+                    .call(layout.rt("stat_hist_linear"));
+            }
         } else if let Some(Expr {
             kind: ExprKind::Str(s),
             ..
@@ -507,4 +519,37 @@ fn run_probe_body(layout: &Layout, zero_context: u32) -> Function {
     ins.call(layout.rt("scratch_reset"));
     ins.end();
     f
+}
+
+/// The constant bounds of the first `@hist_linear` over global `name`.
+fn linear_bounds(script: &Script, name: &str) -> Option<(i64, i64, i64)> {
+    let constant = |e: &Expr| match e.kind {
+        ExprKind::Int(n) => Some(n),
+        _ => None,
+    };
+    let mut found = None;
+    for item in &script.items {
+        let body = match item {
+            Item::Probe(p) => &p.body,
+            Item::Function(f) => &f.body,
+            Item::Global(_) => continue,
+        };
+        types::visit_block(body, &mut |expr| {
+            if found.is_some() {
+                return;
+            }
+            if let ExprKind::Hist {
+                kind: crate::syntax::ast::HistKind::Linear { lo, hi, step },
+                operand,
+            } = &expr.kind
+                && let ExprKind::Var(ident) | ExprKind::Index { array: ident, .. } = &operand.kind
+                && ident.name == name
+                && let (Some(lo), Some(hi), Some(step)) =
+                    (constant(lo), constant(hi), constant(step))
+            {
+                found = Some((lo, hi, step));
+            }
+        });
+    }
+    found
 }
