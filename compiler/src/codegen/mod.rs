@@ -404,12 +404,7 @@ fn unreachable_body() -> Function {
 /// Context fields read anywhere in the script.
 fn used_context(script: &Script) -> BTreeSet<ContextField> {
     let mut used = BTreeSet::new();
-    for item in &script.items {
-        let body = match item {
-            Item::Probe(p) => &p.body,
-            Item::Function(f) => &f.body,
-            Item::Global(_) => continue,
-        };
+    for body in bodies(script) {
         types::visit_block(body, &mut |expr| {
             if let ExprKind::Call { name, .. } = &expr.kind
                 && let Some(field) = symbols::context_field(&name.name)
@@ -528,12 +523,7 @@ fn linear_bounds(script: &Script, name: &str) -> Option<(i64, i64, i64)> {
         _ => None,
     };
     let mut found = None;
-    for item in &script.items {
-        let body = match item {
-            Item::Probe(p) => &p.body,
-            Item::Function(f) => &f.body,
-            Item::Global(_) => continue,
-        };
+    for body in bodies(script) {
         types::visit_block(body, &mut |expr| {
             if found.is_some() {
                 return;
@@ -552,4 +542,13 @@ fn linear_bounds(script: &Script, name: &str) -> Option<(i64, i64, i64)> {
         });
     }
     found
+}
+
+/// Every handler and function body of the script.
+fn bodies(script: &Script) -> impl Iterator<Item = &crate::syntax::ast::Block> {
+    script.items.iter().filter_map(|item| match item {
+        Item::Probe(p) => Some(&p.body),
+        Item::Function(f) => Some(&f.body),
+        Item::Global(_) => None,
+    })
 }
