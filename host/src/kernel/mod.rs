@@ -146,6 +146,7 @@ impl KernelSession {
         let config = Config {
             host_tgid: std::process::id(),
             wakeup_bytes: opts.wakeup_bytes,
+            task: Default::default(),
         };
         let mut map = Array::<_, Config>::try_from(map_mut(&mut ebpf, names::CONFIG)?)
             .map_err(|source| map_error(names::CONFIG, "open", source))?;

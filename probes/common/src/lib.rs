@@ -15,7 +15,7 @@
 pub mod wasm;
 
 /// Bumped whenever a layout or an opcode below changes meaning.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Largest record a plan may describe, header included. A power of two: the
 /// eBPF side masks offsets with `MAX_RECORD - 1` to satisfy the verifier.
@@ -98,6 +98,48 @@ pub enum OpCode {
     /// status (bytes copied without the NUL, or a negative errno) followed by
     /// at most `len` bytes. The slot is `4 + len` bytes long.
     UserStr = 9,
+    /// The strings of a user `char **` array in syscall argument `arg`
+    /// (execve's argv): an i32 count of strings read (a negative errno when
+    /// the array itself cannot be read), then at most `len` bytes holding
+    /// the strings back to back, each NUL-terminated. At most `src` strings
+    /// (capped at [`MAX_ARGV`]); a string that does not fit ends the list.
+    UserStrArray = 10,
+    /// `len` bytes (at most [`MAX_CTX_FIELD`]) at byte `src` of the event
+    /// context: a tracepoint's trace entry (its `format` offsets), or the
+    /// `pt_regs` of a uprobe or perf sample. Zero-filled when unreadable.
+    CtxField = 11,
+    /// A string slot (i32 status, then at most `len` bytes, like
+    /// [`OpCode::UserStr`]) read from the `__data_loc` field at byte `src` of
+    /// a tracepoint's trace entry (u32: offset from the entry's start in the
+    /// low 16 bits, length in the high 16).
+    CtxDataLoc = 12,
+    /// The user stack as return addresses (bpf_get_stack with
+    /// BPF_F_USER_STACK): an i32 byte count (negative errno), 4 bytes of
+    /// padding, then at most `len` bytes of u64 addresses, innermost first.
+    UserStack = 13,
+    /// The kernel stack, laid out like [`OpCode::UserStack`].
+    KernelStack = 14,
+    /// What a host-side DWARF unwinder needs: u64 user ip, u64 user sp, u64
+    /// user bp, an i32 status (bytes copied from sp, or a negative errno), 4
+    /// bytes of padding, then at most `len` bytes of user stack from sp up.
+    UserRegsStack = 15,
+    /// The current task and its ancestors through `real_parent`: a u32
+    /// count, 4 bytes of padding, then `count` [`TaskEntry`]s, current task
+    /// first, stopping after pid 1 (or the idle task), at most
+    /// `min(len / TASK_ENTRY_LEN, MAX_TASK_CHAIN)` entries. Offsets come
+    /// from [`Config::task`].
+    TaskChain = 16,
+    /// u64 tgid of the current task's `real_parent`.
+    ParentTgid = 17,
+    /// u64 `egid << 32 | euid` of the current task's credentials.
+    EuidEgid = 18,
+    /// A string slot (like [`OpCode::UserStr`]) with the current process's
+    /// command line (`mm->arg_start..arg_end`, NUL separators kept).
+    Cmdline = 19,
+    /// u64 at byte `src` of the event's `pt_regs` (uprobe, uretprobe and
+    /// perf programs: the context; syscall programs: the saved user
+    /// registers).
+    Reg = 20,
 }
 
 impl OpCode {
@@ -114,6 +156,17 @@ impl OpCode {
             7 => Self::Arg,
             8 => Self::RetVal,
             9 => Self::UserStr,
+            10 => Self::UserStrArray,
+            11 => Self::CtxField,
+            12 => Self::CtxDataLoc,
+            13 => Self::UserStack,
+            14 => Self::KernelStack,
+            15 => Self::UserRegsStack,
+            16 => Self::TaskChain,
+            17 => Self::ParentTgid,
+            18 => Self::EuidEgid,
+            19 => Self::Cmdline,
+            20 => Self::Reg,
             _ => return None,
         })
     }
@@ -123,7 +176,13 @@ impl OpCode {
         match self {
             Self::Nop => 0,
             Self::Comm => COMM_LEN,
-            Self::UserStr => STR_STATUS_LEN + len as usize,
+            Self::UserStr | Self::CtxDataLoc | Self::Cmdline | Self::UserStrArray => {
+                STR_STATUS_LEN + len as usize
+            }
+            Self::CtxField => len as usize,
+            Self::UserStack | Self::KernelStack => STACK_HEADER_LEN + len as usize,
+            Self::UserRegsStack => REGS_STACK_HEADER_LEN + len as usize,
+            Self::TaskChain => TASK_CHAIN_HEADER_LEN + len as usize,
             _ => 8,
         }
     }
@@ -131,6 +190,40 @@ impl OpCode {
 
 /// Size of the status word in front of a string slot.
 pub const STR_STATUS_LEN: usize = 4;
+/// Bytes in front of the addresses of a [`OpCode::UserStack`] slot.
+pub const STACK_HEADER_LEN: usize = 8;
+/// Bytes in front of the stack copy of a [`OpCode::UserRegsStack`] slot.
+pub const REGS_STACK_HEADER_LEN: usize = 32;
+/// Bytes in front of the entries of a [`OpCode::TaskChain`] slot.
+pub const TASK_CHAIN_HEADER_LEN: usize = 8;
+/// Frames a stack slot holds at most (the kernel's default
+/// `perf_event_max_stack`).
+pub const MAX_STACK_FRAMES: usize = 127;
+/// Ancestors a [`OpCode::TaskChain`] copies at most.
+pub const MAX_TASK_CHAIN: usize = 32;
+/// Strings a [`OpCode::UserStrArray`] reads at most.
+pub const MAX_ARGV: usize = 32;
+/// Bytes a [`OpCode::CtxField`] copies at most.
+pub const MAX_CTX_FIELD: usize = 256;
+
+/// One task of a [`OpCode::TaskChain`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskEntry {
+    /// Process id (`task->tgid`).
+    pub tgid: u32,
+    /// Thread id (`task->pid`).
+    pub pid: u32,
+    /// Real user id (`task->real_cred->uid`).
+    pub uid: u32,
+    /// Effective user id (`task->real_cred->euid`).
+    pub euid: u32,
+    /// `task->comm`, NUL padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Size of [`TaskEntry`].
+pub const TASK_ENTRY_LEN: usize = core::mem::size_of::<TaskEntry>();
 
 /// One step of a capture plan.
 #[repr(C)]
@@ -281,6 +374,40 @@ pub struct Config {
     /// it records are submitted without a wakeup and the host drains on a
     /// timer.
     pub wakeup_bytes: u32,
+    /// Kernel struct offsets for the task ops, read from BTF by the host.
+    pub task: TaskOffsets,
+}
+
+/// Byte offsets of the kernel struct members the task ops read, taken from
+/// the running kernel's BTF when the host loads the programs (so the eBPF
+/// object needs no CO-RE relocations). All zero means "unknown": the task
+/// ops then write zeros.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskOffsets {
+    /// `task_struct.real_parent`.
+    pub real_parent: u32,
+    /// `task_struct.tgid`.
+    pub tgid: u32,
+    /// `task_struct.pid`.
+    pub pid: u32,
+    /// `task_struct.comm`.
+    pub comm: u32,
+    /// `task_struct.real_cred`.
+    pub real_cred: u32,
+    /// `task_struct.mm`.
+    pub mm: u32,
+    /// `cred.uid`.
+    pub cred_uid: u32,
+    /// `cred.euid`.
+    pub cred_euid: u32,
+    /// `cred.egid`.
+    pub cred_egid: u32,
+    /// `mm_struct.arg_start`.
+    pub mm_arg_start: u32,
+    /// `mm_struct.arg_end`.
+    pub mm_arg_end: u32,
+    pub _pad: u32,
 }
 
 #[cfg(feature = "user")]
@@ -305,6 +432,8 @@ mod tests {
             8 + 16 * MAX_FILTERS + 8 * MAX_OPS
         );
         assert_eq!(core::mem::size_of::<SyscallRoute>(), 16);
+        assert_eq!(TASK_ENTRY_LEN, 32);
+        assert_eq!(core::mem::size_of::<TaskOffsets>(), 48);
     }
 
     #[test]

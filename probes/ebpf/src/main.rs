@@ -347,7 +347,8 @@ extern "C" fn step(index: u64, ctx: *mut c_void) -> i64 {
             unsafe { (out as *mut i32).write_unaligned(status) };
             return 0;
         }
-        Some(OpCode::Nop) | None => return 0,
+        // Ops this program does not implement write nothing.
+        _ => return 0,
     };
     // SAFETY: eight bytes at `out` are inside the scratch buffer.
     unsafe { (out as *mut u64).write_unaligned(value) };
