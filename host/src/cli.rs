@@ -71,6 +71,20 @@ pub struct Args {
     /// Memory the script's sandbox may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub memory_mib: usize,
+
+    /// Run the script through the wasmtap daemon listening on this socket
+    /// (no root needed; the daemon's policy applies).
+    #[arg(long, value_name = "SOCKET")]
+    pub connect: Option<PathBuf>,
+
+    /// With --connect: print the daemon's messages as JSON lines.
+    #[arg(long, requires = "connect")]
+    pub json: bool,
+
+    /// With --connect: print the counters of the running tenants you may
+    /// see (all of them for root) as JSON, and exit.
+    #[arg(long, requires = "connect")]
+    pub stats: bool,
 }
 
 /// What the user asked for, checked before anything is acquired.
@@ -110,12 +124,16 @@ impl Args {
 /// Anything that stops the run before the script starts: bad arguments,
 /// compile errors (already printed), missing privileges, attach failures.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(socket) = &args.connect {
+        return connect(&args, socket);
+    }
     let request = args.request()?;
     let catalog = LiveCatalog::new()?;
     let options = CompileOptions {
         args: request.script_args.clone(),
         target_pid: args.target_pid,
         capture_string_bytes: args.string_capture,
+        restrictions: None,
     };
     let verbose = |pass: u8, what: &str, started: Instant| {
         if args.verbose > 0 {
@@ -182,4 +200,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let outcome = session::run(&bundle, output, &session_options)?;
     Ok(ExitCode::from(outcome.exit_code))
+}
+
+/// `--connect`: the daemon compiles and runs; we only stream.
+fn connect(args: &Args, socket: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use wasmtap::daemon::{client, protocol::RunRequest};
+    if args.stats {
+        client::stats(socket)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let request = args.request()?;
+    let display = if args.json {
+        client::Display::Json
+    } else {
+        client::Display::Text
+    };
+    let code = client::run(
+        socket,
+        RunRequest {
+            file_name: request.file_name,
+            source: request.source,
+            args: request.script_args,
+            target_pid: args.target_pid,
+            verbose: args.verbose,
+            string_capture: Some(args.string_capture),
+        },
+        display,
+    )?;
+    Ok(ExitCode::from(code))
 }

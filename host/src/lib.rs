@@ -6,7 +6,9 @@
 //! drains records, [`sandbox`] runs the handlers in wasmtime.
 
 pub mod catalog;
+pub mod daemon;
 pub mod kernel;
+pub mod policy;
 pub mod sandbox;
 pub mod session;
 pub mod signals;
