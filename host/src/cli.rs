@@ -13,6 +13,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use wasmtap::{
     catalog::LiveCatalog,
+    output::RateLimited,
     session::{self, SessionOptions},
 };
 use wasmtap_compiler::{CompileOptions, diagnostics};
@@ -71,6 +72,11 @@ pub struct Args {
     /// Memory the script's sandbox may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub memory_mib: usize,
+
+    /// Stop the script (as a run-time error) once it prints more than
+    /// this many bytes in one second; 0 for no limit.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub max_output_rate: u64,
 
     /// Run the script through the wasmtap daemon listening on this socket
     /// (no root needed; the daemon's policy applies).
@@ -183,11 +189,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let output: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(io::BufWriter::new(
-            fs::File::create(path)
-                .with_context(|| format!("cannot create output file '{}'", path.display()))?,
+        Some(path) => Box::new(RateLimited::new(
+            io::BufWriter::new(
+                fs::File::create(path)
+                    .with_context(|| format!("cannot create output file '{}'", path.display()))?,
+            ),
+            args.max_output_rate,
         )),
-        None => Box::new(io::stdout()),
+        None => Box::new(RateLimited::new(io::stdout(), args.max_output_rate)),
     };
     let session_options = SessionOptions {
         file_name: request.file_name.clone(),

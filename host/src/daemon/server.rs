@@ -22,7 +22,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -31,6 +31,7 @@ use wasmtap_compiler::{CompileOptions, diagnostics};
 use super::protocol::{self, ClientMessage, RunRequest, ServerMessage};
 use crate::{
     catalog::LiveCatalog,
+    output::RateLimited,
     policy::{Peer, Policy, TenantPolicy},
     session::{self, DiagnosticSink, RunCounters, SessionOptions},
     signals,
@@ -280,46 +281,34 @@ fn send(writer: &Mutex<UnixStream>, message: &ServerMessage) {
     let _ = protocol::send(&mut *stream, message);
 }
 
-/// Turns writes into `out` or `err` messages; `out` is rate-limited.
+/// Turns writes into `out` or `err` messages.
 struct Framed {
     stream: Arc<Mutex<UnixStream>>,
     is_err: bool,
-    /// Bytes per second allowed, and the current one-second window.
-    rate: Option<(u64, Instant, u64)>,
 }
 
 impl Framed {
-    fn out(stream: &Arc<Mutex<UnixStream>>, bytes_per_s: u64) -> Self {
-        Self {
-            stream: Arc::clone(stream),
-            is_err: false,
-            rate: Some((bytes_per_s, Instant::now(), 0)),
-        }
+    /// Script output, limited to `bytes_per_s`.
+    fn out(stream: &Arc<Mutex<UnixStream>>, bytes_per_s: u64) -> RateLimited<Self> {
+        RateLimited::new(
+            Self {
+                stream: Arc::clone(stream),
+                is_err: false,
+            },
+            bytes_per_s,
+        )
     }
 
     fn err(stream: &Arc<Mutex<UnixStream>>) -> Self {
         Self {
             stream: Arc::clone(stream),
             is_err: true,
-            rate: None,
         }
     }
 }
 
 impl Write for Framed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some((limit, window, used)) = &mut self.rate {
-            if window.elapsed() >= Duration::from_secs(1) {
-                *window = Instant::now();
-                *used = 0;
-            }
-            *used += buf.len() as u64;
-            if *used > *limit {
-                return Err(io::Error::other(format!(
-                    "output limit of {limit} bytes/s exceeded (set by the operator's policy)"
-                )));
-            }
-        }
         let data = String::from_utf8_lossy(buf).into_owned();
         let message = if self.is_err {
             ServerMessage::Err { data }
