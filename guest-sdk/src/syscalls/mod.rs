@@ -267,7 +267,7 @@ fn push_open_flags(out: &mut Vec<u8>, flags: u64) {
 /// Whether open(2) flags make the call take a mode (`O_CREAT`,
 /// `O_TMPFILE`), so `argstr` prints it.
 pub fn open_takes_mode(flags: i64) -> bool {
-    flags as u64 & tables::OPEN_TAKES_MODE != 0
+    flags as u64 & wasmtap_abi::sysarg::OPEN_TAKES_MODE != 0
 }
 
 /// `SIGTERM`, `SIGRTMIN+3`, or the number.

@@ -30,9 +30,6 @@ pub const OPEN_FLAGS: Table = &[
 /// The access mode of open(2) flags.
 pub const OPEN_ACCMODE: Table = &[(0, "O_RDONLY"), (1, "O_WRONLY"), (2, "O_RDWR")];
 
-/// `O_CREAT | __O_TMPFILE`: the flags with which open takes a mode.
-pub const OPEN_TAKES_MODE: u64 = 0o100 | 0o20000000;
-
 /// Flags made of `O_*` bits only (pipe2, dup3, accept4, inotify_init1).
 pub const CLOEXEC_FLAGS: Table = &[
     (0o4000, "O_NONBLOCK"),

@@ -143,6 +143,10 @@ kinds! {
     CreatMode = 131, "creat_mode";
 }
 
+/// `O_CREAT | __O_TMPFILE`: open(2) flags with which the call takes a mode,
+/// so `argstr` prints it ([`ArgKind::CreatMode`]).
+pub const OPEN_TAKES_MODE: u64 = 0o100 | 0o20000000;
+
 #[cfg(test)]
 mod tests {
     use super::ArgKind;
