@@ -13,7 +13,7 @@ use std::{
 
 use wasmtap::kernel::{Attach, KernelOptions, KernelProbe, KernelSession, check_privileges};
 use wasmtap_abi::{
-    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, OpCode, Plan, PlanOp, RecordHeader,
+    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp, RecordHeader,
     STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
 };
 
@@ -735,4 +735,86 @@ fn tracepoint_task_chain_gives_the_ancestry() {
     );
     let uid = libc_getuid();
     assert!(c.iter().take(3).all(|e| e.uid == uid && e.euid == uid));
+}
+
+const SYS_EXECVE: u32 = 59;
+
+#[test]
+fn execve_argv_as_a_string_array() {
+    let mut layout = Layout::new();
+    let path_at = layout.add(OpCode::UserStr, 0, 0, 64);
+    let argv_at = layout.add(OpCode::UserStrArray, 1, MAX_ARGV as u16, 256);
+    // Room for two strings only: "/bin/echo\0" (10) + "hello\0" (6) = 16,
+    // and "world" does not fit in what is left.
+    let short_at = layout.add(OpCode::UserStrArray, 1, MAX_ARGV as u16, 20);
+    // At most one string.
+    let one_at = layout.add(OpCode::UserStrArray, 1, 1, 256);
+
+    let mut child = spawn_gated("exec /bin/echo hello world");
+    let pid = child.id();
+    let mut session = attach(&[layout.probe(
+        4,
+        Attach::SyscallEnter(vec![SYS_EXECVE]),
+        Some(pid),
+    )]);
+    go(&mut child);
+    child.wait().expect("wait for the child");
+
+    let got = records(&mut session, |seen| !seen.is_empty());
+    assert_eq!(got.len(), 1, "one execve from {pid}");
+    let r = &got[0][..];
+    let strings = |at: usize| -> (i32, Vec<String>) {
+        let count = r.u32_at(at) as i32;
+        let bytes = &r[at + STR_STATUS_LEN..];
+        let list = bytes
+            .split(|&b| b == 0)
+            .take(count.max(0) as usize)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        (count, list)
+    };
+    assert_eq!(r.str_at(path_at), Ok("/bin/echo".into()));
+    assert_eq!(strings(argv_at), (3, vec!["/bin/echo".into(), "hello".into(), "world".into()]));
+    assert_eq!(strings(short_at), (2, vec!["/bin/echo".into(), "hello".into()]));
+    let short_end = short_at + STR_STATUS_LEN + 16;
+    assert!(
+        r[short_end..short_at + STR_STATUS_LEN + 20].iter().all(|&b| b == 0),
+        "a string that does not fit leaves nothing behind"
+    );
+    assert_eq!(strings(one_at), (1, vec!["/bin/echo".into()]));
+}
+
+#[test]
+fn cmdline_parent_and_credentials() {
+    let path = unique_path("cmdline");
+    let mut layout = Layout::new();
+    let cmdline_at = layout.add(OpCode::Cmdline, 0, 0, 256);
+    let short_at = layout.add(OpCode::Cmdline, 0, 0, 5);
+    let parent_at = layout.add(OpCode::ParentTgid, 0, 0, 0);
+    let creds_at = layout.add(OpCode::EuidEgid, 0, 0, 0);
+    let path_at = layout.add(OpCode::UserStr, 1, 0, 128);
+
+    let mut child = spawn_gated(&format!("exec cat {path}"));
+    let pid = child.id();
+    let mut session = attach(&[layout.probe(
+        6,
+        Attach::SyscallEnter(vec![SYS_OPENAT]),
+        Some(pid),
+    )]);
+    go(&mut child);
+    child.wait().expect("wait for the child");
+
+    let got = records(&mut session, |seen| {
+        seen.iter().any(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
+    });
+    let hit = got
+        .iter()
+        .find(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
+        .expect("cat's open of the path");
+    assert_eq!(hit.str_at(cmdline_at), Ok(format!("cat\0{path}\0")));
+    assert_eq!(hit.str_at(short_at), Ok("cat\0/".into()));
+    assert_eq!(hit.u64_at(parent_at), u64::from(std::process::id()));
+    // SAFETY: geteuid and getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    assert_eq!(hit.u64_at(creds_at), (u64::from(egid) << 32) | u64::from(euid));
 }
