@@ -799,6 +799,10 @@ impl<'a, 'l> Gen<'a, 'l> {
             ProbeVar::ArgStr => self.argstr(&kind, span)?,
             ProbeVar::RetStr => self.retstr(&kind, span)?,
             ProbeVar::ArgDecoded { index, kind } => self.decoded_arg(*index, *kind, span)?,
+            ProbeVar::ArgInt { index } => {
+                self.arg(*index, span)?;
+                self.ins().i64_extend32_s();
+            }
             ProbeVar::SyscallNr => {
                 let ProbeKind::Syscall { nr, .. } = &kind else {
                     return None;

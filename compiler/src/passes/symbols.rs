@@ -168,13 +168,20 @@ pub enum ProbeVar {
     ArgDecoded { index: u8, kind: ArgKind },
     /// The syscall number (`$__syscall_nr`), known at compile time.
     SyscallNr,
+    /// An argument the tapset reads as a C `int` whatever the tracepoint's
+    /// type (`fd` of mmap is an `unsigned long` there): sign-extended from
+    /// 32 bits, so -1 stays -1.
+    ArgInt { index: u8 },
 }
 
 impl ProbeVar {
     /// The value type of the variable.
     pub fn ty(&self) -> Ty {
         match self {
-            ProbeVar::Arg { .. } | ProbeVar::Return | ProbeVar::SyscallNr => Ty::Long,
+            ProbeVar::Arg { .. }
+            | ProbeVar::ArgInt { .. }
+            | ProbeVar::Return
+            | ProbeVar::SyscallNr => Ty::Long,
             _ => Ty::Str,
         }
     }
@@ -237,6 +244,8 @@ fn tapset_var(layout: &SyscallLayout, args: &[SyscallArg], name: &str) -> Option
                     index,
                     kind: tapset.kind,
                 }
+            } else if matches!(tapset.kind, ArgKind::Int | ArgKind::DirFd) {
+                ProbeVar::ArgInt { index }
             } else {
                 ProbeVar::Arg { index }
             })
