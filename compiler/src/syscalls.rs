@@ -15,6 +15,7 @@ use wasmtap_abi::sysarg::ArgKind;
 /// One syscall's tapset layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyscallLayout {
+    /// The syscall's name as the catalog spells it (`openat`).
     pub name: String,
     /// How `retstr` renders the return value ([`ArgKind::RetErrno`] or
     /// [`ArgKind::RetHex`]).
@@ -33,6 +34,7 @@ pub struct TapsetArg {
     pub str_var: Option<String>,
     /// The syscall tracepoint field it reads.
     pub field: String,
+    /// How `argstr` and the `*_str` variable render it.
     pub kind: ArgKind,
 }
 

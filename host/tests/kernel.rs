@@ -846,7 +846,11 @@ fn drop_and_check_unloaded(session: KernelSession) {
     while !loaded().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(loaded().is_empty(), "programs {:?} outlived the session", loaded());
+    assert!(
+        loaded().is_empty(),
+        "programs {:?} outlived the session",
+        loaded()
+    );
 }
 
 /// Compiles C `source` with gcc into a fresh temporary directory and returns
@@ -888,7 +892,12 @@ fn mappings(pid: u32, want: impl Fn(&str) -> bool) -> Vec<std::ops::Range<u64>> 
         .lines()
         .filter(|l| want(l))
         .map(|l| {
-            let (start, end) = l.split_whitespace().next().unwrap().split_once('-').unwrap();
+            let (start, end) = l
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .split_once('-')
+                .unwrap();
             u64::from_str_radix(start, 16).unwrap()..u64::from_str_radix(end, 16).unwrap()
         })
         .collect()
@@ -935,7 +944,9 @@ fn uprobe_arguments_return_value_and_user_stack() {
         entry.probe(10, uprobe(false), None),
         exit.probe(11, uprobe(true), None),
     ]);
-    let code = mappings(pid, |l| l.contains(" r-xp ") && l.ends_with(exe.to_str().unwrap()));
+    let code = mappings(pid, |l| {
+        l.contains(" r-xp ") && l.ends_with(exe.to_str().unwrap())
+    });
     let stack = mappings(pid, |l| l.ends_with("[stack]"));
     assert!(!code.is_empty() && !stack.is_empty());
     child.stdin.take().unwrap().write_all(b"x").unwrap();
@@ -944,24 +955,42 @@ fn uprobe_arguments_return_value_and_user_stack() {
     let got = records(&mut session, |seen| seen.len() >= 2);
     assert_eq!(got.len(), 2, "one entry, one return");
     let (e, x) = (&got[0][..], &got[1][..]);
-    assert_eq!((e.u32_at(0), x.u32_at(0)), (10, 11), "probe ids from the cookies");
+    assert_eq!(
+        (e.u32_at(0), x.u32_at(0)),
+        (10, 11),
+        "probe ids from the cookies"
+    );
     assert_eq!((e.u64_at(a_at) as i32, e.u64_at(b_at) as i32), (40, 2));
     assert_eq!(x.u64_at(ret_at) as i32, 42);
     assert_eq!(x.u64_at(ax_at) as i32, 42);
 
-    let (ip, sp, bp) = (e.u64_at(regs_at), e.u64_at(regs_at + 8), e.u64_at(regs_at + 16));
+    let (ip, sp, bp) = (
+        e.u64_at(regs_at),
+        e.u64_at(regs_at + 8),
+        e.u64_at(regs_at + 16),
+    );
     let copied = e.u32_at(regs_at + 24) as i32;
     let inside = |ranges: &[std::ops::Range<u64>], at: u64| ranges.iter().any(|r| r.contains(&at));
     assert!(inside(&code, ip), "ip {ip:#x} is in add's code {code:x?}");
-    assert!(inside(&stack, sp) && inside(&stack, bp), "sp {sp:#x} bp {bp:#x} in {stack:x?}");
+    assert!(
+        inside(&stack, sp) && inside(&stack, bp),
+        "sp {sp:#x} bp {bp:#x} in {stack:x?}"
+    );
     assert_eq!(copied, 64, "bytes copied from sp");
     // At the first instruction of add, the stack top is the return address
     // into main.
     let return_address = e.u64_at(regs_at + 32);
-    assert!(inside(&code, return_address), "{return_address:#x} returns into main");
+    assert!(
+        inside(&code, return_address),
+        "{return_address:#x} returns into main"
+    );
     let (status, frames) = e.stack_at(stack_at);
     assert!(status > 0, "user stack status {status}");
-    assert!(inside(&code, frames[0]), "innermost frame {:#x} is in add", frames[0]);
+    assert!(
+        inside(&code, frames[0]),
+        "innermost frame {:#x} is in add",
+        frames[0]
+    );
     drop_and_check_unloaded(session);
 }
 
@@ -1007,7 +1036,10 @@ fn many_uprobes_attach_quickly_and_all_fire() {
     child.wait().expect("wait for the program");
 
     let got = records(&mut session, |seen| seen.len() >= N);
-    let mut seen: Vec<(u32, u64)> = got.iter().map(|r| (r.u32_at(0), r.u64_at(arg_at))).collect();
+    let mut seen: Vec<(u32, u64)> = got
+        .iter()
+        .map(|r| (r.u32_at(0), r.u64_at(arg_at)))
+        .collect();
     seen.sort_unstable();
     let expected: Vec<(u32, u64)> = (0..N as u32).map(|i| (i, u64::from(i))).collect();
     assert_eq!(seen, expected, "each function fired once with its argument");
