@@ -12,11 +12,6 @@ use wasmtap_abi::{
 };
 
 use super::{Layout, Statics, mem};
-
-// The syscall tapset variables (`argstr`, `retstr`, `*_str`) live in their
-// own file, a child module so they extend `Gen` directly.
-#[path = "syscall.rs"]
-mod syscall;
 use crate::{
     diagnostics::Diagnostic,
     format::{self, Count, Piece},
@@ -29,6 +24,11 @@ use crate::{
     span::Span,
     syntax::ast::*,
 };
+
+// The syscall tapset variables (`argstr`, `retstr`, `*_str`) live in their
+// own file, a child module so they extend `Gen` directly.
+#[path = "syscall.rs"]
+mod syscall;
 
 /// A generated body with its error sites and, for handlers, its plan.
 pub(crate) struct BodyOut {
