@@ -12,11 +12,12 @@ use std::{
 };
 
 use wasmtap::kernel::{
-    Attach, KernelOptions, KernelProbe, KernelSession, UprobeLocation, check_privileges,
+    Attach, KernelOptions, KernelProbe, KernelSession, PerfCounter, UprobeLocation,
+    check_privileges,
 };
 use wasmtap_abi::{
-    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp, RecordHeader,
-    STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
+    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp,
+    RecordHeader, STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
 };
 
 const SYS_OPENAT: u32 = 257;
@@ -754,11 +755,7 @@ fn execve_argv_as_a_string_array() {
 
     let mut child = spawn_gated("exec /bin/echo hello world");
     let pid = child.id();
-    let mut session = attach(&[layout.probe(
-        4,
-        Attach::SyscallEnter(vec![SYS_EXECVE]),
-        Some(pid),
-    )]);
+    let mut session = attach(&[layout.probe(4, Attach::SyscallEnter(vec![SYS_EXECVE]), Some(pid))]);
     go(&mut child);
     child.wait().expect("wait for the child");
 
@@ -776,11 +773,19 @@ fn execve_argv_as_a_string_array() {
         (count, list)
     };
     assert_eq!(r.str_at(path_at), Ok("/bin/echo".into()));
-    assert_eq!(strings(argv_at), (3, vec!["/bin/echo".into(), "hello".into(), "world".into()]));
-    assert_eq!(strings(short_at), (2, vec!["/bin/echo".into(), "hello".into()]));
+    assert_eq!(
+        strings(argv_at),
+        (3, vec!["/bin/echo".into(), "hello".into(), "world".into()])
+    );
+    assert_eq!(
+        strings(short_at),
+        (2, vec!["/bin/echo".into(), "hello".into()])
+    );
     let short_end = short_at + STR_STATUS_LEN + 16;
     assert!(
-        r[short_end..short_at + STR_STATUS_LEN + 20].iter().all(|&b| b == 0),
+        r[short_end..short_at + STR_STATUS_LEN + 20]
+            .iter()
+            .all(|&b| b == 0),
         "a string that does not fit leaves nothing behind"
     );
     assert_eq!(strings(one_at), (1, vec!["/bin/echo".into()]));
@@ -798,16 +803,13 @@ fn cmdline_parent_and_credentials() {
 
     let mut child = spawn_gated(&format!("exec cat {path}"));
     let pid = child.id();
-    let mut session = attach(&[layout.probe(
-        6,
-        Attach::SyscallEnter(vec![SYS_OPENAT]),
-        Some(pid),
-    )]);
+    let mut session = attach(&[layout.probe(6, Attach::SyscallEnter(vec![SYS_OPENAT]), Some(pid))]);
     go(&mut child);
     child.wait().expect("wait for the child");
 
     let got = records(&mut session, |seen| {
-        seen.iter().any(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
+        seen.iter()
+            .any(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
     });
     let hit = got
         .iter()
@@ -818,7 +820,10 @@ fn cmdline_parent_and_credentials() {
     assert_eq!(hit.u64_at(parent_at), u64::from(std::process::id()));
     // SAFETY: geteuid and getegid have no preconditions.
     let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    assert_eq!(hit.u64_at(creds_at), (u64::from(egid) << 32) | u64::from(euid));
+    assert_eq!(
+        hit.u64_at(creds_at),
+        (u64::from(egid) << 32) | u64::from(euid)
+    );
 }
 
 /// Drops `session` and checks that none of its programs stays loaded (an
@@ -842,7 +847,11 @@ fn drop_and_check_unloaded(session: KernelSession) {
     while !loaded().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(loaded().is_empty(), "programs {:?} outlived the session", loaded());
+    assert!(
+        loaded().is_empty(),
+        "programs {:?} outlived the session",
+        loaded()
+    );
 }
 
 /// Compiles C `source` with gcc into a fresh temporary directory and returns
@@ -884,7 +893,12 @@ fn mappings(pid: u32, want: impl Fn(&str) -> bool) -> Vec<std::ops::Range<u64>> 
         .lines()
         .filter(|l| want(l))
         .map(|l| {
-            let (start, end) = l.split_whitespace().next().unwrap().split_once('-').unwrap();
+            let (start, end) = l
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .split_once('-')
+                .unwrap();
             u64::from_str_radix(start, 16).unwrap()..u64::from_str_radix(end, 16).unwrap()
         })
         .collect()
@@ -931,7 +945,9 @@ fn uprobe_arguments_return_value_and_user_stack() {
         entry.probe(10, uprobe(false), None),
         exit.probe(11, uprobe(true), None),
     ]);
-    let code = mappings(pid, |l| l.contains(" r-xp ") && l.ends_with(exe.to_str().unwrap()));
+    let code = mappings(pid, |l| {
+        l.contains(" r-xp ") && l.ends_with(exe.to_str().unwrap())
+    });
     let stack = mappings(pid, |l| l.ends_with("[stack]"));
     assert!(!code.is_empty() && !stack.is_empty());
     child.stdin.take().unwrap().write_all(b"x").unwrap();
@@ -940,24 +956,42 @@ fn uprobe_arguments_return_value_and_user_stack() {
     let got = records(&mut session, |seen| seen.len() >= 2);
     assert_eq!(got.len(), 2, "one entry, one return");
     let (e, x) = (&got[0][..], &got[1][..]);
-    assert_eq!((e.u32_at(0), x.u32_at(0)), (10, 11), "probe ids from the cookies");
+    assert_eq!(
+        (e.u32_at(0), x.u32_at(0)),
+        (10, 11),
+        "probe ids from the cookies"
+    );
     assert_eq!((e.u64_at(a_at) as i32, e.u64_at(b_at) as i32), (40, 2));
     assert_eq!(x.u64_at(ret_at) as i32, 42);
     assert_eq!(x.u64_at(ax_at) as i32, 42);
 
-    let (ip, sp, bp) = (e.u64_at(regs_at), e.u64_at(regs_at + 8), e.u64_at(regs_at + 16));
+    let (ip, sp, bp) = (
+        e.u64_at(regs_at),
+        e.u64_at(regs_at + 8),
+        e.u64_at(regs_at + 16),
+    );
     let copied = e.u32_at(regs_at + 24) as i32;
     let inside = |ranges: &[std::ops::Range<u64>], at: u64| ranges.iter().any(|r| r.contains(&at));
     assert!(inside(&code, ip), "ip {ip:#x} is in add's code {code:x?}");
-    assert!(inside(&stack, sp) && inside(&stack, bp), "sp {sp:#x} bp {bp:#x} in {stack:x?}");
+    assert!(
+        inside(&stack, sp) && inside(&stack, bp),
+        "sp {sp:#x} bp {bp:#x} in {stack:x?}"
+    );
     assert_eq!(copied, 64, "bytes copied from sp");
     // At the first instruction of add, the stack top is the return address
     // into main.
     let return_address = e.u64_at(regs_at + 32);
-    assert!(inside(&code, return_address), "{return_address:#x} returns into main");
+    assert!(
+        inside(&code, return_address),
+        "{return_address:#x} returns into main"
+    );
     let (status, frames) = e.stack_at(stack_at);
     assert!(status > 0, "user stack status {status}");
-    assert!(inside(&code, frames[0]), "innermost frame {:#x} is in add", frames[0]);
+    assert!(
+        inside(&code, frames[0]),
+        "innermost frame {:#x} is in add",
+        frames[0]
+    );
     drop_and_check_unloaded(session);
 }
 
@@ -1003,7 +1037,10 @@ fn many_uprobes_attach_quickly_and_all_fire() {
     child.wait().expect("wait for the program");
 
     let got = records(&mut session, |seen| seen.len() >= N);
-    let mut seen: Vec<(u32, u64)> = got.iter().map(|r| (r.u32_at(0), r.u64_at(arg_at))).collect();
+    let mut seen: Vec<(u32, u64)> = got
+        .iter()
+        .map(|r| (r.u32_at(0), r.u64_at(arg_at)))
+        .collect();
     seen.sort_unstable();
     let expected: Vec<(u32, u64)> = (0..N as u32).map(|i| (i, u64::from(i))).collect();
     assert_eq!(seen, expected, "each function fired once with its argument");
@@ -1014,4 +1051,120 @@ fn many_uprobes_attach_quickly_and_all_fire() {
     let start = Instant::now();
     drop_and_check_unloaded(session);
     eprintln!("detached and unloaded in {:?}", start.elapsed());
+}
+
+#[test]
+fn perf_cpu_clock_samples_a_busy_child_with_stacks() {
+    let mut layout = Layout::new();
+    let pid_at = layout.add(OpCode::PidTgid, 0, 0, 0);
+    let user_at = layout.add(OpCode::UserStack, 0, 0, 1016);
+    let kernel_at = layout.add(OpCode::KernelStack, 0, 0, 1016);
+    let regs_at = layout.add(OpCode::UserRegsStack, 0, 0, 64);
+    let comm_at = layout.add(OpCode::Comm, 0, 0, 0);
+    // Busy in user and kernel mode alike: dd zero-fills in the kernel.
+    let mut child = spawn_gated("exec dd if=/dev/zero of=/dev/null bs=64k count=10000000");
+    let pid = child.id();
+    let period = 1_000_000_000 / 997;
+    let mut session = attach(&[layout.probe(
+        12,
+        Attach::PerfSample {
+            event: PerfCounter::CpuClock,
+            period,
+        },
+        Some(pid),
+    )]);
+    go(&mut child);
+
+    let wanted = 30;
+    let is_dd = |r: &Vec<u8>| r.cstr_at(comm_at, COMM_LEN) == "dd";
+    let all = records(&mut session, |seen| {
+        seen.iter().filter(|r| is_dd(r)).count() >= wanted
+    });
+    let executable = mappings(pid, |l| l.contains(" r-xp "));
+    let stack = mappings(pid, |l| l.ends_with("[stack]"));
+    child.kill().expect("stop dd");
+    child.wait().expect("reap dd");
+    assert!(
+        all.iter().all(|r| (r.u64_at(pid_at) >> 32) as u32 == pid),
+        "the pid filter let other samples through"
+    );
+    // Samples from before the exec (the shell) have other mappings; the
+    // stack checks use those of dd, taken after the sampled ones.
+    let got: Vec<_> = all.iter().filter(|r| is_dd(r)).skip(2).collect();
+    assert!(
+        got.len() >= wanted - 2,
+        "{} samples of the busy child",
+        got.len()
+    );
+    let user: Vec<_> = got.iter().map(|r| r.stack_at(user_at)).collect();
+    let kernel: Vec<_> = got.iter().map(|r| r.stack_at(kernel_at)).collect();
+    assert!(
+        user.iter()
+            .all(|(status, frames)| *status > 0 && !frames.is_empty()),
+        "every sample has a user stack: {user:x?}"
+    );
+    let inside = |ranges: &[std::ops::Range<u64>], at: u64| ranges.iter().any(|r| r.contains(&at));
+    assert!(
+        user.iter()
+            .all(|(_, frames)| inside(&executable, frames[0])),
+        "innermost user frames {user:x?} are in executable mappings {executable:x?}"
+    );
+    let in_kernel = kernel.iter().filter(|(status, _)| *status > 0).count();
+    assert!(in_kernel > 0, "no sample hit the kernel: {kernel:?}");
+    assert!(
+        kernel
+            .iter()
+            .flat_map(|(_, frames)| frames)
+            .all(|&addr| addr >= 0xffff_8000_0000_0000),
+        "kernel frames are kernel addresses"
+    );
+    // The saved user registers: ip in code, sp on the stack, and a full
+    // copy of the stack from sp.
+    for r in &got {
+        let (ip, sp) = (r.u64_at(regs_at), r.u64_at(regs_at + 8));
+        assert!(inside(&executable, ip), "user ip {ip:#x}");
+        assert!(inside(&stack, sp), "user sp {sp:#x} in {stack:x?}");
+        assert_eq!(r.u32_at(regs_at + 24), 64, "stack bytes copied");
+    }
+    eprintln!(
+        "{} samples, {in_kernel} in the kernel; e.g. user {:x?} kernel {:x?}",
+        got.len(),
+        user[0].1,
+        kernel.iter().find(|(s, _)| *s > 0).map(|(_, f)| f)
+    );
+    drop_and_check_unloaded(session);
+}
+
+#[test]
+fn perf_hardware_cycles_work_or_say_why_not() {
+    let mut layout = Layout::new();
+    layout.add(OpCode::Cpu, 0, 0, 0);
+    let mut session = load();
+    session
+        .install(&[layout.probe(
+            13,
+            Attach::PerfSample {
+                event: PerfCounter::CpuCycles,
+                period: 10_000_000,
+            },
+            None,
+        )])
+        .expect("install");
+    match session.attach() {
+        Ok(()) => {
+            // A PMU exists: samples arrive from a busy system.
+            let got = records(&mut session, |seen| !seen.is_empty());
+            assert!(!got.is_empty(), "cpu-cycles attached but never sampled");
+        }
+        Err(err) => {
+            let text = err.to_string();
+            assert!(
+                matches!(err, wasmtap::kernel::KernelError::PerfUnsupported { .. }),
+                "{text}"
+            );
+            assert!(text.contains("no cpu-cycles counter"), "{text}");
+            eprintln!("as expected on this machine: {text}");
+        }
+    }
+    drop_and_check_unloaded(session);
 }
