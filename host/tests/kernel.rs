@@ -12,7 +12,8 @@ use std::{
 };
 
 use wasmtap::kernel::{
-    Attach, KernelOptions, KernelProbe, KernelSession, UprobeLocation, check_privileges,
+    Attach, KernelOptions, KernelProbe, KernelSession, PerfCounter, UprobeLocation,
+    check_privileges,
 };
 use wasmtap_abi::{
     COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp,
@@ -1050,4 +1051,120 @@ fn many_uprobes_attach_quickly_and_all_fire() {
     let start = Instant::now();
     drop_and_check_unloaded(session);
     eprintln!("detached and unloaded in {:?}", start.elapsed());
+}
+
+#[test]
+fn perf_cpu_clock_samples_a_busy_child_with_stacks() {
+    let mut layout = Layout::new();
+    let pid_at = layout.add(OpCode::PidTgid, 0, 0, 0);
+    let user_at = layout.add(OpCode::UserStack, 0, 0, 1016);
+    let kernel_at = layout.add(OpCode::KernelStack, 0, 0, 1016);
+    let regs_at = layout.add(OpCode::UserRegsStack, 0, 0, 64);
+    let comm_at = layout.add(OpCode::Comm, 0, 0, 0);
+    // Busy in user and kernel mode alike: dd zero-fills in the kernel.
+    let mut child = spawn_gated("exec dd if=/dev/zero of=/dev/null bs=64k count=10000000");
+    let pid = child.id();
+    let period = 1_000_000_000 / 997;
+    let mut session = attach(&[layout.probe(
+        12,
+        Attach::PerfSample {
+            event: PerfCounter::CpuClock,
+            period,
+        },
+        Some(pid),
+    )]);
+    go(&mut child);
+
+    let wanted = 30;
+    let is_dd = |r: &Vec<u8>| r.cstr_at(comm_at, COMM_LEN) == "dd";
+    let all = records(&mut session, |seen| {
+        seen.iter().filter(|r| is_dd(r)).count() >= wanted
+    });
+    let executable = mappings(pid, |l| l.contains(" r-xp "));
+    let stack = mappings(pid, |l| l.ends_with("[stack]"));
+    child.kill().expect("stop dd");
+    child.wait().expect("reap dd");
+    assert!(
+        all.iter().all(|r| (r.u64_at(pid_at) >> 32) as u32 == pid),
+        "the pid filter let other samples through"
+    );
+    // Samples from before the exec (the shell) have other mappings; the
+    // stack checks use those of dd, taken after the sampled ones.
+    let got: Vec<_> = all.iter().filter(|r| is_dd(r)).skip(2).collect();
+    assert!(
+        got.len() >= wanted - 2,
+        "{} samples of the busy child",
+        got.len()
+    );
+    let user: Vec<_> = got.iter().map(|r| r.stack_at(user_at)).collect();
+    let kernel: Vec<_> = got.iter().map(|r| r.stack_at(kernel_at)).collect();
+    assert!(
+        user.iter()
+            .all(|(status, frames)| *status > 0 && !frames.is_empty()),
+        "every sample has a user stack: {user:x?}"
+    );
+    let inside = |ranges: &[std::ops::Range<u64>], at: u64| ranges.iter().any(|r| r.contains(&at));
+    assert!(
+        user.iter()
+            .all(|(_, frames)| inside(&executable, frames[0])),
+        "innermost user frames {user:x?} are in executable mappings {executable:x?}"
+    );
+    let in_kernel = kernel.iter().filter(|(status, _)| *status > 0).count();
+    assert!(in_kernel > 0, "no sample hit the kernel: {kernel:?}");
+    assert!(
+        kernel
+            .iter()
+            .flat_map(|(_, frames)| frames)
+            .all(|&addr| addr >= 0xffff_8000_0000_0000),
+        "kernel frames are kernel addresses"
+    );
+    // The saved user registers: ip in code, sp on the stack, and a full
+    // copy of the stack from sp.
+    for r in &got {
+        let (ip, sp) = (r.u64_at(regs_at), r.u64_at(regs_at + 8));
+        assert!(inside(&executable, ip), "user ip {ip:#x}");
+        assert!(inside(&stack, sp), "user sp {sp:#x} in {stack:x?}");
+        assert_eq!(r.u32_at(regs_at + 24), 64, "stack bytes copied");
+    }
+    eprintln!(
+        "{} samples, {in_kernel} in the kernel; e.g. user {:x?} kernel {:x?}",
+        got.len(),
+        user[0].1,
+        kernel.iter().find(|(s, _)| *s > 0).map(|(_, f)| f)
+    );
+    drop_and_check_unloaded(session);
+}
+
+#[test]
+fn perf_hardware_cycles_work_or_say_why_not() {
+    let mut layout = Layout::new();
+    layout.add(OpCode::Cpu, 0, 0, 0);
+    let mut session = load();
+    session
+        .install(&[layout.probe(
+            13,
+            Attach::PerfSample {
+                event: PerfCounter::CpuCycles,
+                period: 10_000_000,
+            },
+            None,
+        )])
+        .expect("install");
+    match session.attach() {
+        Ok(()) => {
+            // A PMU exists: samples arrive from a busy system.
+            let got = records(&mut session, |seen| !seen.is_empty());
+            assert!(!got.is_empty(), "cpu-cycles attached but never sampled");
+        }
+        Err(err) => {
+            let text = err.to_string();
+            assert!(
+                matches!(err, wasmtap::kernel::KernelError::PerfUnsupported { .. }),
+                "{text}"
+            );
+            assert!(text.contains("no cpu-cycles counter"), "{text}");
+            eprintln!("as expected on this machine: {text}");
+        }
+    }
+    drop_and_check_unloaded(session);
 }
