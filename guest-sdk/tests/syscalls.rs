@@ -137,6 +137,8 @@ fn sockets_and_polling() {
         arg(2 | 0o4000, ArgKind::SockType),
         "SOCK_DGRAM|SOCK_NONBLOCK"
     );
+    assert_eq!(arg(0o2000000, ArgKind::SockFlags), "SOCK_CLOEXEC");
+    assert_eq!(arg(0, ArgKind::SockFlags), "0");
     assert_eq!(arg(2, ArgKind::MsgFlags), "MSG_PEEK");
     assert_eq!(arg(0, ArgKind::MsgFlags), "0");
     assert_eq!(arg(0x4040, ArgKind::MsgFlags), "MSG_DONTWAIT|MSG_NOSIGNAL");

@@ -60,6 +60,7 @@ pub fn push_arg(out: &mut Vec<u8>, value: i64, kind: ArgKind) {
             push_enum(out, ty & 0xf, tables::SOCK_TYPE);
             push_more_flags(out, ty & !0xf, tables::SOCK_FLAGS);
         }
+        ArgKind::SockFlags => push_flags(out, bits as u32 as u64, tables::SOCK_FLAGS, "0"),
         ArgKind::SockLevel => push_enum(out, bits as u32 as u64, tables::SOCK_LEVEL),
         ArgKind::MsgFlags => push_flags(out, bits as u32 as u64, tables::MSG_FLAGS, "0"),
         ArgKind::ShutdownHow => push_enum(out, bits as u32 as u64, tables::SHUTDOWN_HOW),

@@ -30,7 +30,7 @@ pub const OPEN_FLAGS: Table = &[
 /// The access mode of open(2) flags.
 pub const OPEN_ACCMODE: Table = &[(0, "O_RDONLY"), (1, "O_WRONLY"), (2, "O_RDWR")];
 
-/// Flags made of `O_*` bits only (pipe2, dup3, accept4, inotify_init1).
+/// Flags made of `O_*` bits only (pipe2, dup3).
 pub const CLOEXEC_FLAGS: Table = &[
     (0o4000, "O_NONBLOCK"),
     (0o40000, "O_DIRECT"),
@@ -220,7 +220,7 @@ pub const SOCK_TYPE: Table = &[
     (10, "SOCK_PACKET"),
 ];
 
-/// Flags or-ed into a socket type.
+/// Flags or-ed into a socket type, and accept4's flags.
 pub const SOCK_FLAGS: Table = &[(0o4000, "SOCK_NONBLOCK"), (0o2000000, "SOCK_CLOEXEC")];
 
 /// Socket option levels.

@@ -103,8 +103,8 @@ kinds! {
     Madvise = 26, "madvise";
     /// shutdown's how: `SHUT_RDWR`.
     ShutdownHow = 27, "shutdown_how";
-    /// Flags made of `O_CLOEXEC`/`O_NONBLOCK`/`O_DIRECT` (pipe2, dup3,
-    /// accept4's `SOCK_*` share the bits): `O_CLOEXEC`, `0` for none.
+    /// Flags made of `O_CLOEXEC`/`O_NONBLOCK`/`O_DIRECT` (pipe2, dup3):
+    /// `O_CLOEXEC`, `0` for none.
     CloexecFlags = 28, "cloexec_flags";
     /// epoll_create1 flags: `EPOLL_CLOEXEC`.
     EpollFlags = 29, "epoll_flags";
@@ -124,6 +124,8 @@ kinds! {
     SockLevel = 36, "sock_level";
     /// Hex of the value if it is non-zero, else `0` (prctl's extra args).
     HexOrZero = 37, "hexz";
+    /// accept4 flags: `SOCK_NONBLOCK|SOCK_CLOEXEC`, `0` for none.
+    SockFlags = 38, "sock_flags";
     /// A return value: the number, or `-2 (ENOENT)` for errors (stap's
     /// `retstr`).
     RetErrno = 64, "ret";
