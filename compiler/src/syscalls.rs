@@ -144,6 +144,12 @@ mod tests {
             }
             if layout.args.iter().any(|a| a.kind == ArgKind::CreatMode) {
                 assert!(layout.args.iter().any(|a| a.field == "flags"));
+                assert_eq!(
+                    layout.args.last().map(|a| a.kind),
+                    Some(ArgKind::CreatMode),
+                    "{}: the optional mode comes last",
+                    layout.name
+                );
             }
         }
     }

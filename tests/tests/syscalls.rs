@@ -12,7 +12,8 @@ use std::{
 use common::{Tracer, run, unique_path};
 
 /// A child that waits for a line on stdin, then execs
-/// `cat FILE MISSING`, so the tracer sees its execve and everything after.
+/// `cat FILE MISSING 2> FILE.err`, so the tracer sees the shell create the
+/// error file, its execve and everything cat does.
 struct Child {
     child: std::process::Child,
     file: String,
@@ -26,7 +27,7 @@ impl Child {
         let missing = format!("{file}-missing");
         let child = Command::new("/bin/sh")
             .arg("-c")
-            .arg(format!("read go; exec cat {file} {missing}"))
+            .arg(format!("read go; exec cat {file} {missing} 2> {file}.err"))
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .stdin(Stdio::piped())
@@ -52,6 +53,7 @@ impl Child {
         drop(stdin);
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_file(format!("{}.err", self.file));
         // Give the drain timer a few rounds.
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
@@ -107,6 +109,9 @@ fn seed_2_prints_argstr_decoded_like_stap() {
     } = trace_child("strace", script);
     let execve = format!(r#"sh({pid}) execve "/usr/bin/cat", ["cat", "{file}", "{missing}"], ["#);
     assert_line(&stdout, &execve, |l| l.starts_with(&execve));
+    let creat =
+        format!(r#"sh({pid}) openat AT_FDCWD, "{file}.err", O_WRONLY|O_CREAT|O_TRUNC, 0666"#);
+    assert_line(&stdout, &creat, |l| l == creat);
     let openat = format!(r#"cat({pid}) openat AT_FDCWD, "{file}", O_RDONLY"#);
     assert_line(&stdout, &openat, |l| l == openat);
     let ld_cache = format!(r#"cat({pid}) openat AT_FDCWD, "/etc/ld.so.cache", O_RDONLY|O_CLOEXEC"#);
