@@ -25,10 +25,12 @@ pub mod catalog;
 pub mod codegen;
 pub mod diagnostics;
 pub mod format;
+pub mod listing;
 pub mod passes;
 pub mod plan;
 pub mod span;
 pub mod syntax;
+pub mod syscalls;
 
 use catalog::Catalog;
 use diagnostics::Diagnostic;

@@ -74,6 +74,9 @@ pub enum Capture {
     UserString { arg: u8, max: u16 },
     /// The syscall's return value.
     RetVal,
+    /// The strings of a user `char **` argument (execve's argv), at most
+    /// `max` bytes of them.
+    UserStrArray { arg: u8, max: u16 },
 }
 
 /// Builds one probe's plan while its handler is generated.
@@ -123,6 +126,15 @@ impl PlanBuilder {
                 },
                 OpCode::UserStr.width(max),
             ),
+            Capture::UserStrArray { arg, max } => (
+                PlanOp {
+                    arg,
+                    len: max,
+                    src: wasmtap_abi::MAX_ARGV as u16,
+                    ..PlanOp::new(OpCode::UserStrArray, self.next)
+                },
+                OpCode::UserStrArray.width(max),
+            ),
         };
         let end = self.next as usize + width;
         if end > MAX_RECORD || self.ops.len() >= MAX_OPS {
@@ -166,6 +178,9 @@ pub fn describe(plan: &Plan) -> String {
         match OpCode::from_u8(op.code) {
             Some(OpCode::Arg) => out.push_str(&format!(" arg{}", op.arg)),
             Some(OpCode::UserStr) => out.push_str(&format!(" arg{} max {}", op.arg, op.len)),
+            Some(OpCode::UserStrArray) => {
+                out.push_str(&format!(" arg{} max {} strings {}", op.arg, op.len, op.src))
+            }
             _ => {}
         }
         out.push('\n');

@@ -16,12 +16,13 @@ use wasmtap::{
     output::RateLimited,
     session::{self, SessionOptions},
 };
-use wasmtap_compiler::{CompileOptions, diagnostics};
+use wasmtap_compiler::{CompileOptions, diagnostics, listing};
 
 const EXAMPLES: &str = r#"Examples:
   wasmtap -e 'probe begin { printf("hello %s\n", "world"); exit() }'
   wasmtap -e 'probe syscall.openat { printf("%s(%d) %s\n", execname(), pid(), user_string($filename)) }'
   wasmtap -e 'global c; probe syscall.* { c[execname()]++ } probe timer.s(5) { exit() }'
+  wasmtap -L 'syscall.open*'   # probe points with their variables
   wasmtap -p 3 script.stp      # show the capture plans and the Wasm handlers
   wasmtap -v script.stp ARG1   # time each pass; $1 / @1 read ARG1"#;
 
@@ -55,6 +56,16 @@ pub struct Args {
     /// the module into the cache.
     #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
     pub pass: Option<u8>,
+
+    /// List the probe points matching PATTERN, one per line, and exit
+    /// (`-l 'syscall.*'`).
+    #[arg(short = 'l', value_name = "PATTERN", conflicts_with = "list_vars")]
+    pub list: Option<String>,
+
+    /// List the probe points matching PATTERN with their variables and
+    /// types, and exit (`-L 'syscall.open*'`).
+    #[arg(short = 'L', value_name = "PATTERN")]
+    pub list_vars: Option<String>,
 
     /// The value of target() (the process of interest).
     #[arg(short = 'x', value_name = "PID")]
@@ -124,6 +135,36 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The pattern of `-l` / `-L`, and whether variables are wanted.
+    fn listing(&self) -> Option<(&str, bool)> {
+        match (&self.list, &self.list_vars) {
+            (Some(pattern), _) => Some((pattern, false)),
+            (None, Some(pattern)) => Some((pattern, true)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `-l` / `-L`: prints the matching probe points (with their variables).
+fn list(pattern: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
+    let catalog = LiveCatalog::new()?;
+    match listing::list(pattern, &catalog, with_vars) {
+        Ok(lines) => {
+            let mut out = io::stdout().lock();
+            for line in lines {
+                writeln!(out, "{line}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            let source = listing::script_for(pattern);
+            eprint!("{}", diagnostics::render(&errors, "<pattern>", &source));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 /// Runs the command line.
 ///
 /// # Errors
@@ -132,6 +173,9 @@ impl Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(socket) = &args.connect {
         return connect(&args, socket);
+    }
+    if let Some((pattern, with_vars)) = args.listing() {
+        return list(pattern, with_vars);
     }
     let request = args.request()?;
     let catalog = LiveCatalog::new()?;
