@@ -1,4 +1,5 @@
 //! The semantic passes between parsing and code generation.
 pub mod resolve;
 pub mod symbols;
+pub mod tracepoints;
 pub mod types;

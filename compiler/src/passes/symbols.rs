@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::{
     catalog::{Catalog, SyscallArg},
-    passes::resolve::ProbeKind,
+    passes::{resolve::ProbeKind, tracepoints},
 };
 
 /// The value types of the language.
@@ -37,6 +37,12 @@ pub enum ContextField {
     KtimeNs,
     Cpu,
     Comm,
+    /// `ppid()`: the tgid of the real parent.
+    ParentTgid,
+    /// `euid()`, `egid()`.
+    EuidEgid,
+    /// `cmdline_str()`: the command line, NUL separated.
+    Cmdline,
 }
 
 /// How a builtin is compiled.
@@ -111,6 +117,18 @@ pub const BUILTINS: &[Builtin] = &[
     b("gid", Some(&[]), Some(Long), Context),
     b("cpu", Some(&[]), Some(Long), Context),
     b("execname", Some(&[]), Some(Str), Context),
+    b("ppid", Some(&[]), Some(Long), Context),
+    b("euid", Some(&[]), Some(Long), Context),
+    b("egid", Some(&[]), Some(Long), Context),
+    b("cmdline_str", Some(&[]), Some(Str), Context),
+    // Task values are handles into the ancestry the probe captured.
+    b("task_current", Some(&[]), Some(Long), Special),
+    b("task_parent", Some(&[Long]), Some(Long), Special),
+    b("task_pid", Some(&[Long]), Some(Long), Special),
+    b("task_tid", Some(&[Long]), Some(Long), Special),
+    b("task_uid", Some(&[Long]), Some(Long), Special),
+    b("task_euid", Some(&[Long]), Some(Long), Special),
+    b("task_execname", Some(&[Long]), Some(Str), Special),
     b("strlen", Some(&[Str]), Some(Long), Runtime),
     b("substr", Some(&[Str, Long, Long]), Some(Str), Runtime),
     b("isinstr", Some(&[Str, Str]), Some(Long), Runtime),
@@ -140,6 +158,9 @@ pub fn context_field(name: &str) -> Option<ContextField> {
         "uid" | "gid" => ContextField::UidGid,
         "cpu" => ContextField::Cpu,
         "execname" => ContextField::Comm,
+        "ppid" => ContextField::ParentTgid,
+        "euid" | "egid" => ContextField::EuidEgid,
+        "cmdline_str" => ContextField::Cmdline,
         _ => return None,
     })
 }
@@ -159,13 +180,23 @@ pub enum ProbeVar {
     ArgStr,
     /// The return value rendered as text (`retstr`).
     RetStr,
+    /// Field `index` of a tracepoint's entry (`$sig`, `pid_name`); a string
+    /// for `char[]` and `__data_loc char[]` fields.
+    Field { index: usize, string: bool },
+    /// The name of the signal in field `index` (`sig_name`: `SIGTERM`).
+    SignalName { index: usize },
+    /// A tapset variable with a fixed value here (`send2queue`).
+    Const(i64),
+    /// A tapset variable with a fixed text (`name`).
+    ConstStr(&'static str),
 }
 
 impl ProbeVar {
     /// The value type of the variable.
     pub fn ty(&self) -> Ty {
         match self {
-            ProbeVar::Arg { .. } | ProbeVar::Return => Ty::Long,
+            ProbeVar::Arg { .. } | ProbeVar::Return | ProbeVar::Const(_) => Ty::Long,
+            ProbeVar::Field { string, .. } if !string => Ty::Long,
             _ => Ty::Str,
         }
     }
@@ -190,6 +221,9 @@ pub fn probe_var(
     name: &str,
     target: bool,
 ) -> Option<ProbeVar> {
+    if let ProbeKind::Tracepoint { tracepoint, alias } = kind {
+        return tracepoints::probe_var(tracepoint, alias.as_ref(), name, target);
+    }
     let ProbeKind::Syscall { ret, .. } = kind else {
         return None;
     };
@@ -214,6 +248,9 @@ pub fn probe_var(
 /// Names of every variable a probe offers, for "did you mean" hints and
 /// listings.
 pub fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<String> {
+    if let ProbeKind::Tracepoint { tracepoint, alias } = kind {
+        return tracepoints::probe_var_names(tracepoint, alias.as_ref());
+    }
     let mut names = Vec::new();
     if let ProbeKind::Syscall { ret, .. } = kind {
         names.push("name".to_string());
