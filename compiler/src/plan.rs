@@ -35,7 +35,9 @@ impl ContextLayout {
             fields.push((field, offset));
             offset += match field {
                 ContextField::Comm => wasmtap_abi::COMM_LEN as u16,
-                ContextField::Cmdline => OpCode::Cmdline.width(CMDLINE_BYTES).next_multiple_of(8) as u16,
+                ContextField::Cmdline => {
+                    OpCode::Cmdline.width(CMDLINE_BYTES).next_multiple_of(8) as u16
+                }
                 _ => 8,
             };
         }

@@ -86,7 +86,10 @@ fn bare_event_names_and_wildcards_resolve() {
 fn unknown_fields_list_the_available_ones() {
     let text = errors(r#"probe kernel.trace("signal:signal_generate") { print($signo) }"#);
     assert!(text.contains("unknown target variable '$signo'"), "{text}");
-    assert!(text.contains("$sig $errno $code $comm $pid $group $result"), "{text}");
+    assert!(
+        text.contains("$sig $errno $code $comm $pid $group $result"),
+        "{text}"
+    );
 }
 
 #[test]

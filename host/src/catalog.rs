@@ -12,9 +12,7 @@ use std::{
     sync::OnceLock,
 };
 
-use wasmtap_compiler::catalog::{
-    Catalog, StaticCatalog, Syscall, Tracepoint, parse_format_fields,
-};
+use wasmtap_compiler::catalog::{Catalog, StaticCatalog, Syscall, Tracepoint, parse_format_fields};
 
 /// A [`Catalog`] for the machine wasmtap runs on.
 pub struct LiveCatalog {

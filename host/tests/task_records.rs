@@ -94,7 +94,10 @@ fn record(probe: u32, plan: &Plan, event: &Event) -> Vec<u8> {
                 let (at, n) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
                 let text = &event.entry[at..at + n];
                 let copied = text.len().min(len);
-                let status = text[..copied].iter().position(|&b| b == 0).unwrap_or(copied);
+                let status = text[..copied]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(copied);
                 put(&mut rec, dst, &(status as i32).to_le_bytes());
                 put(&mut rec, dst + STR_STATUS_LEN, &text[..copied]);
             }

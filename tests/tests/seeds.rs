@@ -44,14 +44,17 @@ fn seed_1_who_deleted_my_file_prints_the_ancestry_up_to_init() {
     let _ = std::fs::remove_dir(&dir);
     assert!(status.success(), "exit status {status}; stderr: {stderr}");
     assert!(
-        stderr.contains("kernel.function(\"sys_exit\") runs on tracepoint sched:sched_process_exit"),
+        stderr
+            .contains("kernel.function(\"sys_exit\") runs on tracepoint sched:sched_process_exit"),
         "no mapping warning; stderr: {stderr}"
     );
     let lines: Vec<&str> = stdout.lines().collect();
     let start = lines
         .iter()
         .position(|l| *l == format!("unlink(at) {core}"))
-        .unwrap_or_else(|| panic!("no unlink line for {core}; stdout:\n{stdout}\nstderr: {stderr}"));
+        .unwrap_or_else(|| {
+            panic!("no unlink line for {core}; stdout:\n{stdout}\nstderr: {stderr}")
+        });
     let ancestry: Vec<Vec<&str>> = lines[start + 1..]
         .iter()
         .take_while(|l| !l.starts_with("-----"))
@@ -64,14 +67,24 @@ fn seed_1_who_deleted_my_file_prints_the_ancestry_up_to_init() {
     assert!(ancestry[0][2].contains("rm"), "{context}");
     // The inner and the outer shell, each with its exec's arguments.
     assert_eq!(ancestry[1][1], "sh", "{context}");
-    assert_eq!(ancestry[2], [outer_pid.to_string().as_str(), "sh", ancestry[2][2]], "{context}");
+    assert_eq!(
+        ancestry[2],
+        [outer_pid.to_string().as_str(), "sh", ancestry[2][2]],
+        "{context}"
+    );
     assert!(ancestry[2][2].contains("sh"), "{context}");
     // Then this test process, and on up; pid 1 itself is not printed.
     assert_eq!(ancestry[3][0], std::process::id().to_string(), "{context}");
-    assert!(ancestry.iter().all(|a| a[0] != "1" && a[0] != "0"), "{context}");
+    assert!(
+        ancestry.iter().all(|a| a[0] != "1" && a[0] != "0"),
+        "{context}"
+    );
     let pids: Vec<u32> = ancestry.iter().map(|a| a[0].parse().unwrap()).collect();
     assert!(pids[0] != pids[1] && pids[1] != pids[2], "{context}");
-    assert_eq!(lines[start + 1 + ancestry.len()], "------------------------");
+    assert_eq!(
+        lines[start + 1 + ancestry.len()],
+        "------------------------"
+    );
 }
 
 #[test]
@@ -136,7 +149,10 @@ fn process_begin_and_end_see_a_child_once() {
         probe process.end { printf("end %d %s\n", pid(), execname()) }
     "#;
     let tracer = Tracer::start(&["-e", script]);
-    let child = Command::new("sleep").arg("0.1").spawn().expect("spawn sleep");
+    let child = Command::new("sleep")
+        .arg("0.1")
+        .spawn()
+        .expect("spawn sleep");
     let child_pid = child.id();
     let _ = child.wait_with_output();
     settle();
@@ -144,5 +160,9 @@ fn process_begin_and_end_see_a_child_once() {
     assert!(status.success(), "exit status {status}; stderr: {stderr}");
     let count = |want: &str| stdout.lines().filter(|l| *l == want).count();
     assert_eq!(count(&format!("begin {child_pid}")), 1, "stdout:\n{stdout}");
-    assert_eq!(count(&format!("end {child_pid} sleep")), 1, "stdout:\n{stdout}");
+    assert_eq!(
+        count(&format!("end {child_pid} sleep")),
+        1,
+        "stdout:\n{stdout}"
+    );
 }

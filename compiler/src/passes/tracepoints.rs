@@ -144,11 +144,26 @@ const FUNCTION_EQUIVALENTS: &[(&str, &str)] = &[
 /// Tracepoints to suggest for common kernel functions without an exact
 /// equivalent.
 const FUNCTION_HINTS: &[(&str, &str)] = &[
-    ("do_execve", "kprocess.exec or kernel.trace(\"sched:sched_process_exec\")"),
-    ("do_fork", "process.begin or kernel.trace(\"task:task_newtask\")"),
-    ("kernel_clone", "process.begin or kernel.trace(\"task:task_newtask\")"),
-    ("send_signal", "signal.send or kernel.trace(\"signal:signal_generate\")"),
-    ("__send_signal", "signal.send or kernel.trace(\"signal:signal_generate\")"),
+    (
+        "do_execve",
+        "kprocess.exec or kernel.trace(\"sched:sched_process_exec\")",
+    ),
+    (
+        "do_fork",
+        "process.begin or kernel.trace(\"task:task_newtask\")",
+    ),
+    (
+        "kernel_clone",
+        "process.begin or kernel.trace(\"task:task_newtask\")",
+    ),
+    (
+        "send_signal",
+        "signal.send or kernel.trace(\"signal:signal_generate\")",
+    ),
+    (
+        "__send_signal",
+        "signal.send or kernel.trace(\"signal:signal_generate\")",
+    ),
     ("schedule", "kernel.trace(\"sched:sched_switch\")"),
     ("wake_up_process", "kernel.trace(\"sched:sched_wakeup\")"),
 ];

@@ -220,7 +220,9 @@ impl Gen<'_, '_> {
                 self.ins().global_get(rec).i64_load32_u(mem(offset64, 2));
             }
             "egid" => {
-                self.ins().global_get(rec).i64_load32_u(mem(offset64 + 4, 2));
+                self.ins()
+                    .global_get(rec)
+                    .i64_load32_u(mem(offset64 + 4, 2));
             }
             "cmdline_str" => {
                 self.cmdline(offset);
