@@ -226,9 +226,15 @@ fn never_captures_the_host_itself() {
 
 #[test]
 fn dropping_the_session_unloads_everything() {
+    let start = Instant::now();
     let mut session = load();
+    let loaded = start.elapsed();
     session.install(&[openat_probe(1, None)]).expect("install");
     session.attach().expect("attach");
+    eprintln!(
+        "object loaded in {loaded:?}, sys_enter verified and attached {:?} later",
+        start.elapsed() - loaded
+    );
     let programs = session.programs().expect("program info");
     for program in &programs {
         eprintln!(
