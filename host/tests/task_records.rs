@@ -265,3 +265,17 @@ fn process_end_skips_threads_that_are_not_the_last() {
     let out = run(source, &[(0, exit(0, 11)), (0, exit(1, 10))]);
     assert_eq!(out, "worker 10\n");
 }
+
+#[test]
+fn parms_lists_every_field() {
+    let source = r#"probe kernel.trace("signal:signal_generate") { println($$parms) }"#;
+    let event = Event {
+        entry: signal_entry(15, 77, "victim"),
+        ..Event::default()
+    };
+    let out = run(source, &[(0, event)]);
+    assert_eq!(
+        out,
+        "sig=0xf errno=0x0 code=0x0 comm=\"victim\" pid=0x4d group=0x0 result=0x0\n"
+    );
+}

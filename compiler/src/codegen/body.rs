@@ -810,6 +810,7 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.ins().i64_const(*value);
             }
             ProbeVar::ConstStr(text) => self.literal(text.as_bytes()),
+            ProbeVar::TracepointParms => return self.tracepoint_parms(span),
         }
         Some(var.ty())
     }

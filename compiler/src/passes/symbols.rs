@@ -189,6 +189,8 @@ pub enum ProbeVar {
     Const(i64),
     /// A tapset variable with a fixed text (`name`).
     ConstStr(&'static str),
+    /// `$$parms` of a tracepoint: every field as `name=value`.
+    TracepointParms,
 }
 
 impl ProbeVar {

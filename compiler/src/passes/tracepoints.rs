@@ -236,6 +236,10 @@ pub fn probe_var(
     target: bool,
 ) -> Option<ProbeVar> {
     if target {
+        // The parser reads `$$parms` as the target variable `$parms`.
+        if name == "$parms" {
+            return Some(ProbeVar::TracepointParms);
+        }
         return field_var(tracepoint, name);
     }
     let field = |n: &str| field_var(tracepoint, n);
@@ -296,6 +300,7 @@ pub fn probe_var_names(tracepoint: &Tracepoint, alias: Option<&TapsetAlias>) -> 
             .filter(|f| field_var(tracepoint, &f.name).is_some())
             .map(|f| format!("${}", f.name)),
     );
+    names.push("$$parms".into());
     names
 }
 

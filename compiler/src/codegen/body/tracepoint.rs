@@ -4,6 +4,7 @@
 //! last thread of a process, not every exiting thread).
 
 use wasm_encoder::{BlockType, ValType};
+use wasmtap_abi::wasm::spec;
 
 use super::{Gen, mem};
 use crate::{
@@ -188,6 +189,53 @@ impl Gen<'_, '_> {
                 None
             }
         }
+    }
+
+    /// `$$parms`: each readable field as `name=value`, separated by
+    /// spaces; integers in hex and strings quoted, as stap prints them.
+    pub(super) fn tracepoint_parms(&mut self, span: Span) -> Option<Ty> {
+        let Scope::Probe(p) = self.scope else {
+            return None;
+        };
+        let ProbeKind::Tracepoint { tracepoint, .. } = &self.l.probes[p].kind else {
+            return None;
+        };
+        let fields: Vec<(usize, String, FieldKind)> = tracepoint
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.kind() != FieldKind::Unsupported)
+            .map(|(i, f)| (i, f.name.clone(), f.kind()))
+            .collect();
+        // Values first: a field read may itself format (none do today),
+        // and fmt_begin must bracket only this text.
+        let mut values = Vec::new();
+        for (index, _, _) in &fields {
+            self.tracepoint_field(*index, span)?;
+            let value = self.temp(ValType::I64);
+            self.ins().local_set(value);
+            values.push(value);
+        }
+        self.rt("fmt_begin");
+        for (n, ((_, name, kind), value)) in fields.iter().zip(values).enumerate() {
+            let string = !matches!(kind, FieldKind::Int { .. });
+            let separator = if n == 0 { "" } else { " " };
+            let quote = if string { "\"" } else { "" };
+            self.literal(format!("{separator}{name}={quote}").as_bytes());
+            self.rt("fmt_lit");
+            self.ins().local_get(value);
+            if string {
+                self.rt("fmt_lit");
+                self.literal(b"\"");
+                self.rt("fmt_lit");
+            } else {
+                self.ins()
+                    .i64_const(spec::pack(b'x', spec::FLAG_HASH, None, None));
+                self.rt("fmt_i64");
+            }
+        }
+        self.rt("fmt_end");
+        Some(Ty::Str)
     }
 
     /// Pushes the name of the signal in field `index` (`sig_name`).
