@@ -279,3 +279,27 @@ fn parms_lists_every_field() {
         "sig=0xf errno=0x0 code=0x0 comm=\"victim\" pid=0x4d group=0x0 result=0x0\n"
     );
 }
+
+#[test]
+fn process_begin_is_the_new_process_and_skips_threads() {
+    let source = r#"probe process.begin { printf("%d %d %s\n", pid(), tid(), execname()) }"#;
+    let newtask = |pid: i32, flags: u64| {
+        let mut entry = vec![0u8; 48];
+        entry[8..12].copy_from_slice(&pid.to_le_bytes());
+        entry[12..28].copy_from_slice(&comm("child"));
+        entry[32..40].copy_from_slice(&flags.to_le_bytes());
+        Event {
+            tgid: 5,
+            tid: 5,
+            comm: "parent",
+            entry,
+            ..Event::default()
+        }
+    };
+    // SIGCHLD alone: a new process; with CLONE_THREAD: a thread.
+    let out = run(
+        source,
+        &[(0, newtask(60, 17)), (0, newtask(61, 0x10000 | 17))],
+    );
+    assert_eq!(out, "60 60 child\n");
+}

@@ -145,7 +145,7 @@ fn exec_tracepoint_fields_give_the_new_program_and_pid() {
 #[test]
 fn process_begin_and_end_see_a_child_once() {
     let script = r#"
-        probe process.begin { printf("begin %d\n", $pid) }
+        probe process.begin { printf("begin %d\n", pid()) }
         probe process.end { printf("end %d %s\n", pid(), execname()) }
     "#;
     let tracer = Tracer::start(&["-e", script]);

@@ -1199,6 +1199,9 @@ impl<'a, 'l> Gen<'a, 'l> {
     }
 
     fn context(&mut self, name: &str) -> Option<Ty> {
+        if let Some(ty) = self.alias_context(name) {
+            return Some(ty);
+        }
         let field = symbols::context_field(name)?;
         let offset = self.l.context.offset(field)? as u64;
         if task::is_process_context(field) {

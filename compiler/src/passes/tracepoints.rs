@@ -29,7 +29,9 @@ pub enum TapsetAlias {
     KprocessExec,
     /// `kprocess.exit` on `sched:sched_process_exit` (every exiting task).
     KprocessExit,
-    /// `process.begin` on `task:task_newtask`, new thread groups only.
+    /// `process.begin` on `task:task_newtask`, new thread groups only. The
+    /// event fires in the creating task; in the handler `pid()`, `tid()`
+    /// and `execname()` are the new process's, as in stap.
     ProcessBegin,
     /// `process.end` on `sched:sched_process_exit`, last thread only.
     ProcessEnd,

@@ -272,6 +272,31 @@ impl Gen<'_, '_> {
         Some(Ty::Str)
     }
 
+    /// A context builtin whose stap meaning in this alias's handler differs
+    /// from the task the tracepoint fires in: `process.begin` fires in the
+    /// creating task, but stap's `pid()`, `tid()` and `execname()` there
+    /// are the new process's.
+    pub(super) fn alias_context(&mut self, name: &str) -> Option<Ty> {
+        let Scope::Probe(p) = self.scope else {
+            return None;
+        };
+        let ProbeKind::Tracepoint {
+            tracepoint,
+            alias: Some(TapsetAlias::ProcessBegin),
+        } = &self.l.probes[p].kind
+        else {
+            return None;
+        };
+        let field = match name {
+            "pid" | "tid" => "pid",
+            "execname" => "comm",
+            _ => return None,
+        };
+        let index = tracepoint.fields.iter().position(|f| f.name == field)?;
+        let span = self.l.probes[p].span;
+        self.tracepoint_field(index, span)
+    }
+
     /// Returns early from the handler of `probe` for events its alias does
     /// not cover: new threads for `process.begin`, threads other than a
     /// process's last for `process.end`.
