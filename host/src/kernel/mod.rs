@@ -46,7 +46,7 @@ use aya::{
         uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
     },
 };
-use wasmtap_abi::{Config, Plan, ProbeRoute, names};
+use wasmtap_abi::{Config, OpCode, Plan, ProbeRoute, TaskOffsets, names};
 
 use self::cookie_link::CookieLink;
 use self::probes::{RouteTable, TracepointName, UprobeTarget, plan_routes};
@@ -128,6 +128,14 @@ const PROGRAMS: [(&str, &str); 2] = [
     (names::PROG_SYS_EXIT, names::SYSCALL_EXIT_ROUTES),
 ];
 
+/// The ops that read kernel structs at offsets from BTF ([`Config::task`]).
+const TASK_OPS: [OpCode; 4] = [
+    OpCode::TaskChain,
+    OpCode::ParentTgid,
+    OpCode::EuidEgid,
+    OpCode::Cmdline,
+];
+
 /// Every program of the object, in the order [`KernelSession::programs`]
 /// lists them.
 const ALL_PROGRAMS: [&str; 6] = [
@@ -148,6 +156,8 @@ pub struct KernelSession {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     ring_bytes: u32,
+    /// The config written to the kernel.
+    config: Config,
     /// Probe ids whose plans are written.
     installed: Vec<u32>,
     /// Syscall numbers with a route written, per program (enter, exit).
@@ -172,8 +182,9 @@ pub struct KernelSession {
 
 impl KernelSession {
     /// Loads the eBPF object, creates the maps and writes the run-wide
-    /// [`Config`] (this process's id, so the host never traces itself, the
-    /// wakeup threshold, and the kernel struct offsets from BTF). Nothing is
+    /// [`Config`] (this process's id, so the host never traces itself, and
+    /// the wakeup threshold; [`Self::install`] adds the kernel struct
+    /// offsets from BTF when a plan needs them). Nothing is
     /// attached yet, and programs are verified only when [`Self::attach`]
     /// first needs them: each takes the verifier tens of milliseconds, and a
     /// script rarely needs more than two of the six.
@@ -195,7 +206,8 @@ impl KernelSession {
         let config = Config {
             host_tgid: std::process::id(),
             wakeup_bytes: opts.wakeup_bytes,
-            task: btf::running_kernel_task_offsets()?,
+            // Filled from BTF by `install` when a plan first needs it.
+            task: Default::default(),
         };
         let mut map = Array::<_, Config>::try_from(map_mut(&mut ebpf, names::CONFIG)?)
             .map_err(|source| map_error(names::CONFIG, "open", source))?;
@@ -224,6 +236,7 @@ impl KernelSession {
             ebpf,
             events,
             ring_bytes: opts.ring_bytes,
+            config,
             installed: Vec::new(),
             routed: [Vec::new(), Vec::new()],
             wanted: [false; 2],
@@ -242,12 +255,13 @@ impl KernelSession {
     ///
     /// Every probe is validated first (ids, plan bounds, at most
     /// [`wasmtap_abi::PROBES_PER_ROUTE`] probes per event, tracepoints that
-    /// exist), so an error leaves the kernel state untouched. Tracepoint
-    /// probes mount tracefs if needed ([`ensure_tracefs`]) to find event
-    /// ids. Safe while attached: plans are written before the routes that
-    /// lead to them and routes cleared before their plans, so a running
-    /// program never follows a route to a stale plan. Call [`Self::attach`]
-    /// afterwards to attach (and detach) what the new probes need.
+    /// exist, kernel BTF readable where task ops need it), so an error
+    /// leaves the kernel state untouched. Tracepoint probes mount tracefs if
+    /// needed ([`ensure_tracefs`]) to find event ids. Safe while attached:
+    /// plans are written before the routes that lead to them and routes
+    /// cleared before their plans, so a running program never follows a
+    /// route to a stale plan. Call [`Self::attach`] afterwards to attach (and
+    /// detach) what the new probes need.
     pub fn install(&mut self, probes: &[KernelProbe]) -> Result<(), KernelError> {
         let routes = plan_routes(probes)?;
         let tracepoint_ids = if routes.tracepoints.is_empty() {
@@ -260,6 +274,20 @@ impl KernelSession {
                 .map(|name| Ok((name.clone(), tracepoint_id(&tracefs, name)?)))
                 .collect::<Result<BTreeMap<_, _>, KernelError>>()?
         };
+        let needs_task = probes.iter().any(|p| {
+            p.plan.ops[..p.plan.n_ops as usize]
+                .iter()
+                .any(|op| TASK_OPS.iter().any(|code| *code as u8 == op.code))
+        });
+        if needs_task && self.config.task == TaskOffsets::default() {
+            // Parsing the kernel's BTF takes ~35 ms: only when a plan walks
+            // kernel structs.
+            self.config.task = btf::running_kernel_task_offsets()?;
+            let mut map = Array::<_, Config>::try_from(map_mut(&mut self.ebpf, names::CONFIG)?)
+                .map_err(|source| map_error(names::CONFIG, "open", source))?;
+            map.set(0, self.config, 0)
+                .map_err(|source| map_error(names::CONFIG, "write", source))?;
+        }
 
         let mut plans = Array::<_, Plan>::try_from(map_mut(&mut self.ebpf, names::PLANS)?)
             .map_err(|source| map_error(names::PLANS, "open", source))?;
