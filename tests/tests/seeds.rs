@@ -96,6 +96,18 @@ fn seed_3_who_killed_my_process_names_signal_target_and_sender() {
         .spawn()
         .expect("spawn sleep");
     let victim_pid = victim.id();
+    // spawn() returns once the child has left our memory, which can be
+    // before exec renames it: wait for the name the signal line shows.
+    let comm_path = format!("/proc/{victim_pid}/comm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&comm_path)
+        .unwrap_or_default()
+        .trim()
+        != "sleep"
+    {
+        assert!(std::time::Instant::now() < deadline, "sleep never ran");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let kill = Command::new("sh")
         .arg("-c")
         .arg(format!("kill -TERM {victim_pid}"))
