@@ -58,7 +58,9 @@ pub trait Catalog {
 /// `format` file describes them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Tracepoint {
+    /// The tracefs directory it sits in (`sched`, `signal`).
     pub system: String,
+    /// The event's name (`sched_process_exec`).
     pub event: String,
     /// The event id (`common_type` of every entry).
     pub id: u32,
@@ -69,6 +71,7 @@ pub struct Tracepoint {
 /// One field of a trace entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TracepointField {
+    /// The name `$name` reads it by.
     pub name: String,
     /// The C type as the format prints it (`pid_t`, `char[16]`,
     /// `__data_loc char[]`).

@@ -214,11 +214,11 @@ fn resolve_point(point: &ProbePoint, catalog: &dyn Catalog) -> Result<Resolved, 
             Some(Literal::Str(pattern)) => tracepoints::kernel_trace(catalog, pattern, point.span),
             _ => Err(bad_arg(&components[1], "a string: \"system:event\"")),
         },
-        ["kernel", "function", ..] => match &components[1].arg {
-            Some(Literal::Str(name)) if components.len() == 2 => {
-                tracepoints::kernel_function(catalog, name, point.span)
+        ["kernel", "function", rest @ ..] => match &components[1].arg {
+            Some(Literal::Str(name)) => {
+                tracepoints::kernel_function(catalog, name, !rest.is_empty(), point.span)
             }
-            _ => tracepoints::kernel_function(catalog, &point_text(point), point.span),
+            _ => Err(bad_arg(&components[1], "a string: the function name")),
         },
         _ => tracepoints::alias(catalog, &names, point.span)
             .unwrap_or_else(|| Err(unknown_point(point))),

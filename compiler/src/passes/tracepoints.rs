@@ -56,8 +56,17 @@ pub fn kernel_trace(
     span: Span,
 ) -> Result<Resolved, Diagnostic> {
     let (system_pattern, event_pattern) = pattern.split_once(':').unwrap_or(("*", pattern));
+    let all = catalog.tracepoints();
+    if all.is_empty() {
+        return Err(Diagnostic::error(
+            "no tracepoints are visible on this system",
+            span,
+            "cannot be resolved",
+        )
+        .with_hint("tracepoints are read from tracefs (/sys/kernel/tracing), which needs root to mount and read"));
+    }
     let mut resolved = Vec::new();
-    for (system, event) in catalog.tracepoints() {
+    for (system, event) in all {
         if !glob_match(system_pattern, &system) || !glob_match(event_pattern, &event) {
             continue;
         }
@@ -179,19 +188,29 @@ const FUNCTION_HINTS: &[(&str, &str)] = &[
 pub fn kernel_function(
     catalog: &dyn Catalog,
     name: &str,
+    suffixed: bool,
     span: Span,
 ) -> Result<Resolved, Diagnostic> {
-    if FUNCTION_EQUIVALENTS.iter().any(|(f, _)| *f == name) {
+    if !suffixed && FUNCTION_EQUIVALENTS.iter().any(|(f, _)| *f == name) {
         return on_tracepoint(catalog, TapsetAlias::KernelFunction(name.to_string()), span);
     }
-    let hint = FUNCTION_HINTS.iter().find(|(f, _)| *f == name).map_or_else(
+    let hint = FUNCTION_HINTS
+        .iter()
+        .chain(FUNCTION_EQUIVALENTS)
+        .find(|(f, _)| *f == name)
+        .map_or_else(
         || {
             "use a tracepoint instead: `kernel.trace(\"subsys:event\")` (list them in /sys/kernel/tracing/events), or a `syscall.NAME` probe".to_string()
         },
         |(_, tp)| format!("use {tp} instead"),
     );
+    let what = if suffixed {
+        format!("kernel.function(\"{name}\").return")
+    } else {
+        format!("kernel.function(\"{name}\")")
+    };
     Err(Diagnostic::error(
-        format!("kernel.function(\"{name}\") needs kprobes or BTF trampolines, and this kernel allows neither"),
+        format!("{what} needs kprobes or BTF trampolines, and this kernel allows neither"),
         span,
         "cannot be attached here",
     )
@@ -346,8 +365,16 @@ mod tests {
 
     #[test]
     fn kernel_function_maps_exact_equivalents_and_refuses_the_rest() {
-        assert!(kernel_function(&catalog(), "sys_exit", Span::default()).is_ok());
-        let error = kernel_function(&catalog(), "do_execve", Span::default()).unwrap_err();
+        assert!(kernel_function(&catalog(), "sys_exit", false, Span::default()).is_ok());
+        let error = kernel_function(&catalog(), "sys_exit", true, Span::default()).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("kernel.function(\"sys_exit\").return needs"),
+            "{}",
+            error.message
+        );
+        let error = kernel_function(&catalog(), "do_execve", false, Span::default()).unwrap_err();
         assert!(error.message.contains("neither"), "{}", error.message);
         assert!(
             error.hints.concat().contains("sched_process_exec"),
