@@ -402,6 +402,10 @@ fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
             let attach = match &probe.resolved.kind {
                 ProbeKind::Syscall { nr, ret: false, .. } => Attach::SyscallEnter(vec![*nr]),
                 ProbeKind::Syscall { nr, ret: true, .. } => Attach::SyscallExit(vec![*nr]),
+                ProbeKind::Tracepoint { tracepoint, .. } => Attach::Tracepoint {
+                    system: tracepoint.system.clone(),
+                    event: tracepoint.event.clone(),
+                },
                 _ => return None,
             };
             Some(KernelProbe {

@@ -226,9 +226,15 @@ fn never_captures_the_host_itself() {
 
 #[test]
 fn dropping_the_session_unloads_everything() {
+    let start = Instant::now();
     let mut session = load();
+    let loaded = start.elapsed();
     session.install(&[openat_probe(1, None)]).expect("install");
     session.attach().expect("attach");
+    eprintln!(
+        "object loaded in {loaded:?}, sys_enter verified and attached {:?} later",
+        start.elapsed() - loaded
+    );
     let programs = session.programs().expect("program info");
     for program in &programs {
         eprintln!(
@@ -1166,5 +1172,35 @@ fn perf_hardware_cycles_work_or_say_why_not() {
             eprintln!("as expected on this machine: {text}");
         }
     }
+    drop_and_check_unloaded(session);
+}
+
+#[test]
+fn unknown_tracepoints_are_named_and_reinstalling_detaches() {
+    let mut layout = Layout::new();
+    layout.add(OpCode::PidTgid, 0, 0, 0);
+    let mut session = load();
+    let err = session
+        .install(&[layout.probe(1, tracepoint("sched", "no_such_event"), None)])
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("no tracepoint sched:no_such_event"), "{text}");
+
+    session
+        .install(&[layout.probe(1, tracepoint("sched", "sched_process_exec"), None)])
+        .expect("install");
+    session.attach().expect("attach");
+    let attached = |session: &KernelSession| {
+        session
+            .programs()
+            .expect("program info")
+            .iter()
+            .any(|p| p.name == "trace_event" && p.attached)
+    };
+    assert!(attached(&session));
+    // Replacing the probes with none detaches the tracepoint.
+    session.install(&[]).expect("install nothing");
+    session.attach().expect("sync links");
+    assert!(!attached(&session));
     drop_and_check_unloaded(session);
 }

@@ -2,4 +2,5 @@
 pub mod resolve;
 pub mod restrict;
 pub mod symbols;
+pub mod tracepoints;
 pub mod types;
