@@ -10,3 +10,5 @@ pub mod kernel;
 pub mod sandbox;
 pub mod session;
 pub mod signals;
+pub mod stacks;
+pub mod target;
