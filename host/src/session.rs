@@ -12,6 +12,7 @@
 use std::{
     fmt::Write as _,
     io::Write,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -26,6 +27,7 @@ use crate::{
     kernel::{self, Attach, KernelError, KernelOptions, KernelProbe, KernelSession},
     sandbox::{self, RunError, Sandbox, SandboxConfig, ScriptInstance},
     signals,
+    target::Target,
 };
 
 /// How to run a script.
@@ -51,6 +53,11 @@ pub struct SessionOptions {
     /// Records are handed to the guest in batches of at most this many
     /// bytes. Default 256 KiB.
     pub batch_bytes: usize,
+    /// `-c CMD`: released once the probes are attached; the run ends when
+    /// it exits.
+    pub target: Option<Arc<Target>>,
+    /// Samples per second of `timer.profile` on each CPU. Default 100.
+    pub profile_hz: u32,
 }
 
 impl Default for SessionOptions {
@@ -65,6 +72,8 @@ impl Default for SessionOptions {
             kernel: KernelOptions::default(),
             drain_interval: Duration::from_millis(5),
             batch_bytes: 256 << 10,
+            target: None,
+            profile_hz: 100,
         }
     }
 }
@@ -144,6 +153,9 @@ pub fn run(
             kernel.attach()?;
         }
         phase.done(5, "attached; running");
+        if let Some(target) = &options.target {
+            target.release();
+        }
         run.event_loop(kernel.as_mut());
     }
     if !run.poisoned {
@@ -180,6 +192,7 @@ impl Run<'_> {
         self.failed
             || self.poisoned
             || signals::stop_requested()
+            || self.options.target.as_ref().is_some_and(|t| t.exited())
             || self.instance.exit_requested().unwrap_or(true)
     }
 

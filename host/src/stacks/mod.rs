@@ -16,6 +16,7 @@
 pub mod flamegraph;
 pub mod folded;
 pub mod maps;
+pub mod report;
 pub mod symbolize;
 pub mod unwind;
 
