@@ -133,8 +133,12 @@ pub enum Shortcut {
 #[derive(Debug, clap::Args)]
 pub struct ProfileArgs {
     /// Profile this running process.
-    #[arg(short = 'x', value_name = "PID", conflicts_with = "command_line",
-          required_unless_present = "command_line")]
+    #[arg(
+        short = 'x',
+        value_name = "PID",
+        conflicts_with = "command_line",
+        required_unless_present = "command_line"
+    )]
     pub target_pid: Option<u32>,
 
     /// Start CMD (with /bin/sh) and profile it until it exits.
@@ -210,7 +214,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return run_profile(&args, profile);
     }
     let request = args.request()?;
-    run_script(&args, &request, Targets::from(&args), &args.stacks, args.output.as_ref())
+    run_script(
+        &args,
+        &request,
+        Targets::from(&args),
+        &args.stacks,
+        args.output.as_ref(),
+    )
 }
 
 /// `-x` / `-c` of a run.
@@ -233,7 +243,9 @@ fn run_profile(args: &Args, profile: &ProfileArgs) -> anyhow::Result<ExitCode> {
     if let Some(pid) = profile.target_pid
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
     {
-        bail!("no process {pid} to profile\n  try: pass the pid of a running process, or start one with -c CMD");
+        bail!(
+            "no process {pid} to profile\n  try: pass the pid of a running process, or start one with -c CMD"
+        );
     }
     let request = Request {
         file_name: "<profile>".to_string(),
@@ -244,7 +256,13 @@ fn run_profile(args: &Args, profile: &ProfileArgs) -> anyhow::Result<ExitCode> {
         pid: profile.target_pid,
         command: profile.command_line.as_deref(),
     };
-    run_script(args, &request, targets, &profile.stacks, profile.output.as_ref())
+    run_script(
+        args,
+        &request,
+        targets,
+        &profile.stacks,
+        profile.output.as_ref(),
+    )
 }
 
 /// Compiles and runs `request`; shared by scripts and shortcuts.

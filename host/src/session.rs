@@ -24,7 +24,7 @@ use wasmtap_compiler::{
 };
 
 use crate::{
-    kernel::{self, Attach, KernelError, KernelOptions, KernelProbe, KernelSession},
+    kernel::{self, Attach, KernelError, KernelOptions, KernelProbe, KernelSession, PerfCounter},
     sandbox::{self, RunError, Sandbox, SandboxConfig, ScriptInstance},
     signals,
     target::Target,
@@ -122,7 +122,7 @@ pub fn run(
         return Ok(Outcome { exit_code: 0 });
     }
 
-    let kernel_probes = kernel_probes(bundle);
+    let kernel_probes = kernel_probes(bundle, options);
     let mut kernel = if kernel_probes.is_empty() {
         None
     } else {
@@ -321,7 +321,7 @@ impl Run<'_> {
 }
 
 /// The kernel's part of every kernel probe.
-fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
+fn kernel_probes(bundle: &Bundle, options: &SessionOptions) -> Vec<KernelProbe> {
     bundle
         .probes
         .iter()
@@ -330,6 +330,9 @@ fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
             let attach = match &probe.resolved.kind {
                 ProbeKind::Syscall { nr, ret: false, .. } => Attach::SyscallEnter(vec![*nr]),
                 ProbeKind::Syscall { nr, ret: true, .. } => Attach::SyscallExit(vec![*nr]),
+                ProbeKind::Profile | ProbeKind::PerfSample { .. } => {
+                    sample_attach(&probe.resolved.kind, options.profile_hz)?
+                }
                 _ => return None,
             };
             Some(KernelProbe {
@@ -339,6 +342,26 @@ fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
             })
         })
         .collect()
+}
+
+/// The perf sampling of `timer.profile` (cpu-clock at `profile_hz` on each
+/// CPU) and of `perf.*.sample(N)` probes.
+fn sample_attach(kind: &ProbeKind, profile_hz: u32) -> Option<Attach> {
+    use wasmtap_compiler::passes::resolve::PerfCounter as Counter;
+    Some(match kind {
+        ProbeKind::Profile => Attach::PerfSample {
+            event: PerfCounter::CpuClock,
+            period: 1_000_000_000 / u64::from(profile_hz.max(1)),
+        },
+        ProbeKind::PerfSample { counter, period } => Attach::PerfSample {
+            event: match counter {
+                Counter::CpuClock => PerfCounter::CpuClock,
+                Counter::CpuCycles => PerfCounter::CpuCycles,
+            },
+            period: *period,
+        },
+        _ => return None,
+    })
 }
 
 /// Probes of one kind ordered as stap runs them: by priority, then by

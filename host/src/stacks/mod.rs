@@ -15,6 +15,7 @@
 
 pub mod flamegraph;
 pub mod folded;
+pub mod kallsyms;
 pub mod maps;
 pub mod report;
 pub mod symbolize;
@@ -31,6 +32,7 @@ use std::{
 use wasmtap_abi::{STACK_HEADER_LEN, wasm::stack as ops};
 
 use self::{
+    kallsyms::Loader,
     maps::ProcessMaps,
     symbolize::{Symbol, Symbols},
     unwind::{Unwinder, UserRegs},
@@ -63,6 +65,7 @@ pub struct Stacks {
     unwinder: Unwinder,
     pinned: HashMap<u64, Location>,
     symbols: Symbols,
+    kernel: Loader,
 }
 
 impl Stacks {
@@ -73,7 +76,11 @@ impl Stacks {
     pub fn op(&mut self, op: i32, pid: u32, value: u64, input: &[u8]) -> String {
         match op {
             ops::USER_UNWIND => self.user_unwind(pid, input),
-            ops::KERNEL_STACK => kernel_stack(input),
+            ops::KERNEL_STACK => {
+                // The report will want names: start reading them now.
+                self.kernel.start();
+                kernel_stack(input)
+            }
             ops::USER_FRAMES => {
                 let mut out = String::new();
                 for addr in parse_stack(input) {
@@ -100,13 +107,15 @@ impl Stacks {
                 .locate(pid, value)
                 .map_or_else(|| "<unknown>".to_string(), |l| l.path.display().to_string()),
             ops::SYMNAME => self
-                .symbols
-                .kernel(value)
-                .map_or_else(|| format!("{value:#x}"), |s| s.name),
+                .kernel
+                .get()
+                .lookup(value)
+                .map_or_else(|| format!("{value:#x}"), |(s, _)| s.name),
             ops::SYMDATA => self
-                .symbols
-                .kernel(value)
-                .map_or_else(|| format!("{value:#x}"), |s| symdata(&s, "kernel")),
+                .kernel
+                .get()
+                .lookup(value)
+                .map_or_else(|| format!("{value:#x}"), |(s, m)| symdata(&s, m)),
             _ => String::new(),
         }
     }
@@ -203,8 +212,8 @@ impl Stacks {
     }
 
     fn kernel_frame(&mut self, addr: u64) -> String {
-        match self.symbols.kernel(addr) {
-            Some(sym) => format!("{addr:#x} : {}", symdata(&sym, "kernel")),
+        match self.kernel.get().lookup(addr) {
+            Some((sym, module)) => format!("{addr:#x} : {}", symdata(&sym, module)),
             None => format!("{addr:#x}"),
         }
     }

@@ -1,16 +1,13 @@
-//! Names for addresses, with blazesym: user addresses by (binary, file
-//! offset) from the binary's ELF symbols, kernel addresses from kallsyms.
-//! Results are cached per binary and offset (and per kernel address), so a
+//! Names for user addresses, with blazesym: by (binary, file offset) from
+//! the binary's ELF symbols. Results are cached per binary and offset, so a
 //! report that prints the same frames many times looks each up once.
+//! Kernel addresses are named from kallsyms (see [`super::kallsyms`]).
 
 use std::{collections::HashMap, path::Path, sync::Arc};
 
-use blazesym::{
-    MaybeDefault,
-    symbolize::{
-        Input, Symbolized, Symbolizer,
-        source::{Elf, Kernel, Source},
-    },
+use blazesym::symbolize::{
+    Input, Symbolized, Symbolizer,
+    source::{Elf, Source},
 };
 
 /// A symbol an address falls in.
@@ -28,7 +25,6 @@ pub struct Symbol {
 pub struct Symbols {
     symbolizer: Symbolizer,
     user: HashMap<(Arc<Path>, u64), Option<Symbol>>,
-    kernel: HashMap<u64, Option<Symbol>>,
 }
 
 impl Default for Symbols {
@@ -37,9 +33,9 @@ impl Default for Symbols {
             symbolizer: Symbolizer::builder()
                 .enable_code_info(false)
                 .enable_inlined_fns(false)
+                .enable_demangling(false)
                 .build(),
             user: HashMap::new(),
-            kernel: HashMap::new(),
         }
     }
 }
@@ -60,34 +56,43 @@ impl Symbols {
         self.user.insert((path.clone(), file_offset), found.clone());
         found
     }
-
-    /// The kernel symbol at `addr`, from /proc/kallsyms.
-    pub fn kernel(&mut self, addr: u64) -> Option<Symbol> {
-        if let Some(known) = self.kernel.get(&addr) {
-            return known.clone();
-        }
-        let source = Source::Kernel(Kernel {
-            kallsyms: MaybeDefault::Default,
-            vmlinux: MaybeDefault::None,
-            ..Kernel::default()
-        });
-        let found = self
-            .symbolizer
-            .symbolize_single(&source, Input::AbsAddr(addr))
-            .ok()
-            .and_then(symbol);
-        self.kernel.insert(addr, found.clone());
-        found
-    }
 }
 
 fn symbol(symbolized: Symbolized<'_>) -> Option<Symbol> {
     match symbolized {
         Symbolized::Sym(sym) => Some(Symbol {
-            name: sym.name.into_owned(),
+            name: demangle(&sym.name),
             offset: sym.offset as u64,
             size: sym.size.unwrap_or(0) as u64,
         }),
         Symbolized::Unknown(_) => None,
+    }
+}
+
+/// The readable form of a Rust or C++ symbol; other names (C functions,
+/// which may look like Itanium type codes: `b`, `a`) as they are.
+pub fn demangle(name: &str) -> String {
+    if let Ok(rust) = rustc_demangle::try_demangle(name) {
+        return format!("{rust:#}");
+    }
+    if name.starts_with("_Z")
+        && let Ok(symbol) = cpp_demangle::Symbol::new(name)
+        && let Ok(text) = symbol.demangle()
+    {
+        return text;
+    }
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demangle;
+
+    #[test]
+    fn demangles_only_mangled_names() {
+        assert_eq!(demangle("b"), "b");
+        assert_eq!(demangle("main"), "main");
+        assert_eq!(demangle("_ZN3foo3barE"), "foo::bar");
+        assert_eq!(demangle("_Z3fooi"), "foo(int)");
     }
 }
