@@ -1354,6 +1354,17 @@ impl<'a, 'l> Gen<'a, 'l> {
     /// builtin needs, evaluate its argument, call the runtime.
     fn stack(&mut self, name: &str, args: &[Expr], span: Span) -> Option<Ty> {
         let call = super::stack::lower(name)?;
+        if call.capture.is_some() && self.plan.is_none() {
+            self.error(
+                Diagnostic::error(
+                    format!("{name}() needs an event the kernel samples"),
+                    span,
+                    "no stack to capture here",
+                )
+                .with_hint("use it in timer.profile, perf.*.sample(N) or syscall probes; keep the stack in a global (s[ubacktrace()] <<< 1) and print it later"),
+            );
+            return None;
+        }
         let slot = match call.capture {
             Some((capture, _)) => Some(self.capture(capture, span)?),
             None => None,

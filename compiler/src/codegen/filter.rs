@@ -5,7 +5,7 @@
 //! Two shapes are recognised, with any operand order:
 //! - the whole body is one `if (COND) STMT` without `else`: each conjunct
 //!   of `COND` (`A && B`) that is a simple comparison becomes a filter;
-//! - the body starts with `if (COND) next` (or `return`): each disjunct of
+//! - the body starts with `if (COND) next`: each disjunct of
 //!   `COND` (`A || B`) that is a simple comparison becomes the negated
 //!   filter.
 //!
@@ -69,10 +69,10 @@ fn leading(l: &Layout, cond: &Expr, op: BinaryOp, negate: bool) -> Vec<Filter> {
         .collect()
 }
 
-/// Whether `stmt` is `next`, `return` (without a value) or a block of one.
+/// Whether `stmt` is `next` or a block of just `next`.
 fn leaves(stmt: &Stmt) -> bool {
     match &stmt.kind {
-        StmtKind::Next | StmtKind::Return(None) => true,
+        StmtKind::Next => true,
         StmtKind::Block(b) => matches!(b.stmts.as_slice(), [only] if leaves(only)),
         _ => false,
     }
