@@ -171,9 +171,12 @@ pub struct KernelSession {
 }
 
 impl KernelSession {
-    /// Loads and verifies the programs, creates the maps and writes the
-    /// run-wide [`Config`] (this process's id, so the host never traces
-    /// itself, and the wakeup threshold). Nothing is attached yet.
+    /// Loads the eBPF object, creates the maps and writes the run-wide
+    /// [`Config`] (this process's id, so the host never traces itself, the
+    /// wakeup threshold, and the kernel struct offsets from BTF). Nothing is
+    /// attached yet, and programs are verified only when [`Self::attach`]
+    /// first needs them: each takes the verifier tens of milliseconds, and a
+    /// script rarely needs more than two of the six.
     pub fn load(opts: &KernelOptions) -> Result<Self, KernelError> {
         opts.validate()?;
         check_privileges()?;
@@ -181,24 +184,13 @@ impl KernelSession {
             .map_max_entries(names::EVENTS, opts.ring_bytes)
             .load(PROBES_OBJECT)
             .map_err(|source| KernelError::LoadObject { source })?;
+        // Programs are verified when first needed (see `ensure_loaded`);
+        // check now that the object has them all.
         for name in ALL_PROGRAMS {
-            let program = ebpf.program_mut(name).ok_or(KernelError::MissingItem {
+            ebpf.program(name).ok_or(KernelError::MissingItem {
                 kind: "program",
                 name,
             })?;
-            let loaded = match program {
-                Program::RawTracePoint(p) => p.load(),
-                Program::TracePoint(p) => p.load(),
-                Program::UProbe(p) => p.load(),
-                Program::PerfEvent(p) => p.load(),
-                _ => {
-                    return Err(KernelError::MissingItem {
-                        kind: "program of the expected type",
-                        name,
-                    });
-                }
-            };
-            loaded.map_err(|source| program_error(name, "load", source))?;
         }
         let config = Config {
             host_tgid: std::process::id(),
@@ -338,6 +330,7 @@ impl KernelSession {
             if !self.wanted[index] || self.attached[index] {
                 continue;
             }
+            ensure_loaded(&mut self.ebpf, program)?;
             raw_tracepoint(&mut self.ebpf, program)?
                 .attach(program)
                 .map_err(|source| program_error(program, "attach", source))?;
@@ -353,6 +346,10 @@ impl KernelSession {
         // Dropping a link detaches it.
         self.tracepoint_links
             .retain(|tp, _| self.tracepoints.contains_key(tp));
+        if self.tracepoints.is_empty() {
+            return Ok(());
+        }
+        ensure_loaded(&mut self.ebpf, name)?;
         let program: &mut TracePoint = program_mut(&mut self.ebpf, name)?;
         let fd = program
             .fd()
@@ -397,6 +394,7 @@ impl KernelSession {
                 continue;
             }
             let name = uprobe_program(target.ret);
+            ensure_loaded(&mut self.ebpf, name)?;
             let program: &mut UProbe = program_mut(&mut self.ebpf, name)?;
             let location = match &target.location {
                 UprobeLocation::Symbol(symbol) => UProbeAttachLocation::Symbol(symbol),
@@ -449,6 +447,8 @@ impl KernelSession {
         if wanted.is_empty() {
             return Ok(());
         }
+        ensure_loaded(&mut self.ebpf, name)?;
+        let program: &mut PerfEvent = program_mut(&mut self.ebpf, name)?;
         let cpus =
             aya::util::online_cpus().map_err(|(_, source)| KernelError::OnlineCpus { source })?;
         for (period, counter) in wanted {
@@ -456,23 +456,27 @@ impl KernelSession {
                 PerfCounter::CpuClock => PerfEventConfig::Software(SoftwareEvent::CpuClock),
                 PerfCounter::CpuCycles => PerfEventConfig::Hardware(HardwareEvent::CpuCycles),
             };
-            // Track links as they are made, so a failure on a later CPU
-            // leaves nothing untracked.
-            let (_, links) = self
-                .perf_links
-                .entry(period)
-                .or_insert((counter, Vec::new()));
+            let mut links = Vec::with_capacity(cpus.len());
             for &cpu in &cpus {
-                let link = program
-                    .attach(
-                        config,
-                        PerfEventScope::AllProcessesOneCpu { cpu },
-                        SamplePolicy::Period(period),
-                        false,
-                    )
-                    .map_err(|source| perf_error(counter, cpu, source))?;
-                links.push(link);
+                let attached = program.attach(
+                    config,
+                    PerfEventScope::AllProcessesOneCpu { cpu },
+                    SamplePolicy::Period(period),
+                    false,
+                );
+                match attached {
+                    Ok(link) => links.push(link),
+                    Err(source) => {
+                        // All CPUs or none: a period is either attached
+                        // and tracked or retried by the next attach.
+                        for link in links {
+                            let _ = program.detach(link);
+                        }
+                        return Err(perf_error(counter, cpu, source));
+                    }
+                }
             }
+            self.perf_links.insert(period, (counter, links));
         }
         Ok(())
     }
@@ -565,9 +569,9 @@ impl KernelSession {
         Ok(out)
     }
 
-    /// The session's programs as the kernel sees them (ids, verifier
+    /// The session's loaded programs as the kernel sees them (ids, verifier
     /// instruction counts, attach state): for diagnostics, `--verbose`
-    /// output and tests.
+    /// output and tests. Programs no probe needed yet are not loaded.
     pub fn programs(&self) -> Result<Vec<LoadedProgram>, KernelError> {
         let mut out = Vec::new();
         for name in ALL_PROGRAMS {
@@ -575,6 +579,9 @@ impl KernelSession {
                 kind: "program",
                 name,
             })?;
+            if program.fd().is_err() {
+                continue;
+            }
             let info = program
                 .info()
                 .map_err(|source| program_error(name, "inspect", source))?;
@@ -704,6 +711,30 @@ fn perf_error(counter: PerfCounter, cpu: u32, source: ProgramError) -> KernelErr
             source,
         }
     }
+}
+
+/// Verifies and loads program `name` unless it is loaded already.
+fn ensure_loaded(ebpf: &mut Ebpf, name: &'static str) -> Result<(), KernelError> {
+    let program = ebpf.program_mut(name).ok_or(KernelError::MissingItem {
+        kind: "program",
+        name,
+    })?;
+    if program.fd().is_ok() {
+        return Ok(());
+    }
+    let loaded = match program {
+        Program::RawTracePoint(p) => p.load(),
+        Program::TracePoint(p) => p.load(),
+        Program::UProbe(p) => p.load(),
+        Program::PerfEvent(p) => p.load(),
+        _ => {
+            return Err(KernelError::MissingItem {
+                kind: "program of the expected type",
+                name,
+            });
+        }
+    };
+    loaded.map_err(|source| program_error(name, "load", source))
 }
 
 fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Map, KernelError> {
