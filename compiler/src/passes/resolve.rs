@@ -313,7 +313,7 @@ fn unknown_point(point: &ProbePoint) -> Diagnostic {
         "not a probe point wasmtap knows",
     )
     .with_hint(
-        "supported: begin, end, error, timer.s/ms/us/hz(N), timer.profile, perf.sw.cpu_clock.sample(N), perf.hw.cpu_cycles.sample(N), syscall.NAME, syscall.NAME.return (NAME may use * ? [...])",
+        "supported: begin, end, error, timer.s/ms/us/hz(N), syscall.NAME, syscall.NAME.return (NAME may use * ? [...])",
     )
 }
 

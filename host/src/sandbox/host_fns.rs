@@ -24,6 +24,10 @@ pub(crate) struct HostState {
     rng: u64,
     /// Unwinding and symbolization for `host.stack`, created on first use.
     stacks: Option<Box<crate::stacks::Stacks>>,
+    /// Time spent in `host.stack` not yet credited to the handler: reading
+    /// binaries and symbols is the host's work, not the script's, so it
+    /// does not count against the CPU budget (see [`Self::on_deadline`]).
+    host_time: std::time::Duration,
 }
 
 impl HostState {
@@ -37,6 +41,19 @@ impl HostState {
             },
             rng: seed(),
             stacks: None,
+            host_time: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The epoch deadline passed: extend it by the ticks the host spent in
+    /// `host.stack` since the last time (epochs advance every `tick`), or
+    /// interrupt the handler if there are none.
+    pub fn on_deadline(&mut self, tick: std::time::Duration) -> wasmtime::UpdateDeadline {
+        let owed = self.host_time.as_nanos() / tick.as_nanos().max(1);
+        self.host_time = std::time::Duration::ZERO;
+        match u64::try_from(owed) {
+            Ok(ticks) if ticks > 0 => wasmtime::UpdateDeadline::Continue(ticks),
+            _ => wasmtime::UpdateDeadline::Interrupt,
         }
     }
 
@@ -185,8 +202,10 @@ fn stack(
     let (data, state) = memory.data_and_store_mut(&mut caller);
     let input = guest_bytes(data, in_ptr as u32, in_len as u32)
         .ok_or_else(|| wasmtime::Error::msg("host.stack input outside memory"))?;
+    let started = std::time::Instant::now();
     let stacks = state.stacks.get_or_insert_with(Default::default);
     let text = stacks.op(op, pid as u32, value as u64, input);
+    state.host_time += started.elapsed();
     let len = i32::try_from(text.len()).unwrap_or(i32::MAX);
     if len <= out_cap {
         let start = out_ptr as u32 as usize;
