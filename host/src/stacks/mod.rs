@@ -64,6 +64,9 @@ pub struct Stacks {
     processes: HashMap<u32, Process>,
     unwinder: Unwinder,
     pinned: HashMap<u64, Location>,
+    /// Frame lines of pinned addresses (which name the same frame whatever
+    /// the process): a report prints each frame many times.
+    lines: HashMap<u64, Box<str>>,
     symbols: Symbols,
     kernel: Loader,
 }
@@ -84,7 +87,18 @@ impl Stacks {
             ops::USER_FRAMES => {
                 let mut out = String::new();
                 for addr in parse_stack(input) {
-                    let _ = writeln!(out, " {}", self.user_frame(pid, addr));
+                    out.push(' ');
+                    match self.lines.get(&addr) {
+                        Some(line) => out.push_str(line),
+                        None => {
+                            let line = self.user_frame(pid, addr);
+                            out.push_str(&line);
+                            if self.pinned.contains_key(&addr) {
+                                self.lines.insert(addr, line.into());
+                            }
+                        }
+                    }
+                    out.push('\n');
                 }
                 out
             }
