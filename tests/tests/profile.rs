@@ -323,3 +323,28 @@ fn hardware_cycles_sample_or_say_why_not() {
         );
     }
 }
+
+/// `-c CMD` is held until the probes are attached, so even its own exec
+/// is seen; the run ends (running `end`) when it exits.
+#[test]
+fn c_command_is_traced_from_its_exec_and_ends_the_run() {
+    let report = run_ok(&[
+        "-c",
+        "/bin/true",
+        "-e",
+        "probe syscall.execve { if (pid() == target()) printf(\"exec %s\\n\", user_string($filename)) }
+         probe end { printf(\"end\\n\") }",
+    ]);
+    assert_eq!(report, "exec /bin/true\nend\n");
+}
+
+#[test]
+fn profile_of_a_missing_process_says_so() {
+    let out = common::run(&["profile", "-x", "999999999"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no process 999999999 to profile"),
+        "{stderr}"
+    );
+}
