@@ -29,8 +29,11 @@ pub fn write_svg(
     let mut options = Options::default();
     options.title = title.to_string();
     options.count_name = "samples".to_string();
-    flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), out)
-        .map_err(|e| FlameGraphError(e.to_string()))
+    match flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), out) {
+        // inferno has drawn its "no valid input" image: a valid file.
+        Err(_) if folded.is_empty() => Ok(()),
+        result => result.map_err(|e| FlameGraphError(e.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -48,5 +51,8 @@ mod tests {
         let svg = String::from_utf8(svg).unwrap();
         assert!(svg.starts_with("<?xml"));
         assert!(svg.contains("hot") && svg.contains("cold"));
+        let mut empty = Vec::new();
+        write_svg(&[], "test", &mut empty).unwrap();
+        assert!(String::from_utf8(empty).unwrap().starts_with("<?xml"));
     }
 }

@@ -73,6 +73,12 @@ impl Report {
             out.flush()?;
         }
         if let Some(path) = &self.flamegraph {
+            if stacks.is_empty() {
+                eprintln!(
+                    "WARNING: the output holds no stack report (frame lines, then a count): {} shows no stacks",
+                    path.display()
+                );
+            }
             write_flamegraph(path, &stacks, title)?;
         }
         Ok(())
