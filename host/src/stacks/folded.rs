@@ -55,8 +55,9 @@ pub fn render(folded: &[(String, u64)]) -> String {
     out
 }
 
-/// The function of a frame line: the symbol without `+off/size`, or the
-/// address for a frame without one. None for lines that are not frames.
+/// The function of a frame line: the symbol without `+off/size`, the
+/// binary and offset for a frame without one, else the address. None for
+/// lines that are not frames.
 fn frame_name(line: &str) -> Option<String> {
     let line = line.trim();
     let rest = line.strip_prefix("0x")?;
@@ -68,8 +69,15 @@ fn frame_name(line: &str) -> Option<String> {
     }
     let address = &line[..2 + hex_end];
     let after = rest[hex_end..].trim_start();
-    if after.is_empty() || after.starts_with('[') {
+    if after.is_empty() {
         return Some(address.to_string());
+    }
+    if let Some(inside) = after.strip_prefix('[') {
+        // No symbol: `[/lib/x.so+0x700]` folds to `x.so+0x700`, which names
+        // the same code in every run (the address moves with ASLR).
+        let inside = inside.trim_end_matches(']');
+        let base = inside.rsplit('/').next().unwrap_or(inside);
+        return Some(base.replace([';', ' '], "_"));
     }
     let symbol = after.strip_prefix(':')?.trim_start();
     let name = match symbol.rfind("+0x") {
@@ -104,7 +112,7 @@ WARNING: something else
         let folded = fold(report);
         assert_eq!(
             render(&folded),
-            "main;ngx_epoll_process_events;__epoll_wait_nocancel 50\nmain;0x7f00 3\n"
+            "main;ngx_epoll_process_events;__epoll_wait_nocancel 50\nmain;x.so+0x700 3\n"
         );
     }
 }
