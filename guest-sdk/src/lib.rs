@@ -28,6 +28,7 @@ pub mod rt;
 pub mod stack;
 pub mod stat;
 pub mod strings;
+pub mod syscalls;
 
 pub use rt::{Runtime, Str};
 

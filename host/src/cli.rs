@@ -14,16 +14,18 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use wasmtap::{
     catalog::LiveCatalog,
+    output::RateLimited,
     session::{self, SessionOptions},
     stacks::report::{OutputFormat, Report},
     target::Target,
 };
-use wasmtap_compiler::{CompileOptions, diagnostics};
+use wasmtap_compiler::{CompileOptions, diagnostics, listing};
 
 const EXAMPLES: &str = r#"Examples:
   wasmtap -e 'probe begin { printf("hello %s\n", "world"); exit() }'
   wasmtap -e 'probe syscall.openat { printf("%s(%d) %s\n", execname(), pid(), user_string($filename)) }'
   wasmtap -e 'global c; probe syscall.* { c[execname()]++ } probe timer.s(5) { exit() }'
+  wasmtap -L 'syscall.open*'   # probe points with their variables
   wasmtap -p 3 script.stp      # show the capture plans and the Wasm handlers
   wasmtap -v script.stp ARG1   # time each pass; $1 / @1 read ARG1
   wasmtap --flamegraph out.svg -c ./prog prof.stp   # a stack report, drawn
@@ -69,6 +71,16 @@ pub struct Args {
     #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
     pub pass: Option<u8>,
 
+    /// List the probe points matching PATTERN, one per line, and exit
+    /// (`-l 'syscall.*'`).
+    #[arg(short = 'l', value_name = "PATTERN", conflicts_with = "list_vars")]
+    pub list: Option<String>,
+
+    /// List the probe points matching PATTERN with their variables and
+    /// types, and exit (`-L 'syscall.open*'`).
+    #[arg(short = 'L', value_name = "PATTERN")]
+    pub list_vars: Option<String>,
+
     /// The value of target() (the process of interest).
     #[arg(short = 'x', value_name = "PID", conflicts_with = "command_line")]
     pub target_pid: Option<u32>,
@@ -93,6 +105,25 @@ pub struct Args {
     /// Memory the script's sandbox may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub memory_mib: usize,
+
+    /// Stop the script (as a run-time error) once it prints more than
+    /// this many bytes in one second; 0 for no limit.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub max_output_rate: u64,
+
+    /// Run the script through the wasmtap daemon listening on this socket
+    /// (no root needed; the daemon's policy applies).
+    #[arg(long, value_name = "SOCKET")]
+    pub connect: Option<PathBuf>,
+
+    /// With --connect: print the daemon's messages as JSON lines.
+    #[arg(long, requires = "connect")]
+    pub json: bool,
+
+    /// With --connect: print the counters of the running tenants you may
+    /// see (all of them for root) as JSON, and exit.
+    #[arg(long, requires = "connect")]
+    pub stats: bool,
 }
 
 /// How stack reports are shown; shared by scripts and `wasmtap profile`.
@@ -204,6 +235,36 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The pattern of `-l` / `-L`, and whether variables are wanted.
+    fn listing(&self) -> Option<(&str, bool)> {
+        match (&self.list, &self.list_vars) {
+            (Some(pattern), _) => Some((pattern, false)),
+            (None, Some(pattern)) => Some((pattern, true)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `-l` / `-L`: prints the matching probe points (with their variables).
+fn list(pattern: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
+    let catalog = LiveCatalog::new()?;
+    match listing::list(pattern, &catalog, with_vars) {
+        Ok(lines) => {
+            let mut out = io::stdout().lock();
+            for line in lines {
+                writeln!(out, "{line}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            let source = listing::script_for(pattern);
+            eprint!("{}", diagnostics::render(&errors, "<pattern>", &source));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 /// Runs the command line.
 ///
 /// # Errors
@@ -212,6 +273,12 @@ impl Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(Shortcut::Profile(profile)) = &args.command {
         return run_profile(&args, profile);
+    }
+    if let Some(socket) = &args.connect {
+        return connect(&args, socket);
+    }
+    if let Some((pattern, with_vars)) = args.listing() {
+        return list(pattern, with_vars);
     }
     let request = args.request()?;
     run_script(
@@ -287,6 +354,7 @@ fn run_script(
         args: request.script_args.clone(),
         target_pid: target.as_ref().map(|t| t.pid()).or(targets.pid),
         capture_string_bytes: args.string_capture,
+        restrictions: None,
     };
     let verbose = |pass: u8, what: &str, started: Instant| {
         if args.verbose > 0 {
@@ -329,6 +397,12 @@ fn run_script(
         Ok(bundle) => bundle,
         Err(errors) => return fail(errors),
     };
+    if !bundle.warnings.is_empty() {
+        eprint!(
+            "{}",
+            diagnostics::render(&bundle.warnings, &request.file_name, &request.source)
+        );
+    }
     verbose(3, "compiled capture plans and handlers", started);
     if args.pass == Some(3) {
         print!("{}", session::describe_bundle(&bundle));
@@ -343,11 +417,14 @@ fn run_script(
         stacks.flamegraph.clone(),
     );
     let output: Box<dyn Write + Send> = match output_file {
-        Some(path) => Box::new(io::BufWriter::new(
-            fs::File::create(path)
-                .with_context(|| format!("cannot create output file '{}'", path.display()))?,
+        Some(path) => Box::new(RateLimited::new(
+            io::BufWriter::new(
+                fs::File::create(path)
+                    .with_context(|| format!("cannot create output file '{}'", path.display()))?,
+            ),
+            args.max_output_rate,
         )),
-        None => Box::new(io::stdout()),
+        None => Box::new(RateLimited::new(io::stdout(), args.max_output_rate)),
     };
     let output = report.writer(output);
     let session_options = SessionOptions {
@@ -376,4 +453,32 @@ fn run_script(
         report.finish(&mut out, &request.file_name)?;
     }
     Ok(ExitCode::from(outcome.exit_code))
+}
+
+/// `--connect`: the daemon compiles and runs; we only stream.
+fn connect(args: &Args, socket: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use wasmtap::daemon::{client, protocol::RunRequest};
+    if args.stats {
+        client::stats(socket)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let request = args.request()?;
+    let display = if args.json {
+        client::Display::Json
+    } else {
+        client::Display::Text
+    };
+    let code = client::run(
+        socket,
+        RunRequest {
+            file_name: request.file_name,
+            source: request.source,
+            args: request.script_args,
+            target_pid: args.target_pid,
+            verbose: args.verbose,
+            string_capture: Some(args.string_capture),
+        },
+        display,
+    )?;
+    Ok(ExitCode::from(code))
 }

@@ -6,7 +6,10 @@
 //! drains records, [`sandbox`] runs the handlers in wasmtime.
 
 pub mod catalog;
+pub mod daemon;
 pub mod kernel;
+pub mod output;
+pub mod policy;
 pub mod sandbox;
 pub mod session;
 pub mod signals;

@@ -3,6 +3,9 @@
 //! `wasmtap_abi::wasm::pack_str`); conditions become i32 only where Wasm
 //! branches on them.
 
+pub(super) mod task;
+mod tracepoint;
+
 use std::collections::HashMap;
 
 use wasm_encoder::{BlockType, Function, InstructionSink, ValType};
@@ -18,12 +21,18 @@ use crate::{
     passes::{
         resolve::ProbeKind,
         symbols::{self, ContextField, ProbeVar, Ty},
+        tracepoints::TapsetAlias,
         types::{Name, Scope, lookup},
     },
     plan::{Capture, PlanBuilder},
     span::Span,
     syntax::ast::*,
 };
+
+// The syscall tapset variables (`argstr`, `retstr`, `*_str`) live in their
+// own file, a child module so they extend `Gen` directly.
+#[path = "syscall.rs"]
+mod syscall;
 
 /// A generated body with its error sites and, for handlers, its plan.
 pub(crate) struct BodyOut {
@@ -47,6 +56,9 @@ pub(crate) fn handler(
         }
     }
     let mut g = Gen::new(layout, statics, Scope::Probe(probe), 0, plan);
+    let span = layout.probes[probe].span;
+    g.task_prologue(probe, span);
+    g.tracepoint_prologue(probe, span);
     g.block(body);
     g.finish(false)
 }
@@ -797,76 +809,27 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.load_field(offset);
             }
             ProbeVar::ArgStr => self.argstr(&kind, span)?,
-            ProbeVar::RetStr => {
-                let offset = self.capture(Capture::RetVal, span)?;
-                self.load_field(offset);
-                self.rt("str_from_i64");
+            ProbeVar::RetStr => self.retstr(&kind, span)?,
+            ProbeVar::ArgDecoded { index, kind } => self.decoded_arg(*index, *kind, span)?,
+            ProbeVar::ArgInt { index } => {
+                self.arg(*index, span)?;
+                self.ins().i64_extend32_s();
             }
+            ProbeVar::SyscallNr => {
+                let ProbeKind::Syscall { nr, .. } = &kind else {
+                    return None;
+                };
+                self.ins().i64_const(i64::from(*nr));
+            }
+            ProbeVar::Field { index, .. } => return self.tracepoint_field(*index, span),
+            ProbeVar::SignalName { index } => return self.signal_name(*index, span),
+            ProbeVar::Const(value) => {
+                self.ins().i64_const(*value);
+            }
+            ProbeVar::ConstStr(text) => self.literal(text.as_bytes()),
+            ProbeVar::TracepointParms => return self.tracepoint_parms(span),
         }
         Some(var.ty())
-    }
-
-    /// stap's `argstr`, in its generic form: strings quoted, pointers in
-    /// hex, numbers in decimal, separated by ", ".
-    fn argstr(&mut self, kind: &ProbeKind, span: Span) -> Option<()> {
-        let args = symbols::syscall_args(kind, self.l.catalog)
-            .unwrap_or(&[])
-            .to_vec();
-        self.rt("fmt_begin");
-        for (i, arg) in args.iter().enumerate() {
-            if i > 0 {
-                self.literal(b", ");
-                self.rt("fmt_lit");
-            }
-            let index = i as u8;
-            if arg.is_user_string() {
-                let max = self.l.options.capture_string_bytes;
-                let offset = self.capture(Capture::UserString { arg: index, max }, span)?;
-                let pointer = self.capture(Capture::Arg(index), span)?;
-                let status = self.temp(ValType::I32);
-                let rec = self.l.g_rec;
-                self.ins()
-                    .global_get(rec)
-                    .i32_load(mem(offset as u64, 2))
-                    .local_tee(status)
-                    .i32_const(0)
-                    .i32_lt_s();
-                self.open(BlockType::Empty, b'i');
-                self.load_field(pointer);
-                self.ins()
-                    .i64_const(spec::pack(b'x', spec::FLAG_HASH, None, None));
-                self.rt("fmt_i64");
-                self.ins().else_();
-                self.literal(b"\"");
-                self.rt("fmt_lit");
-                self.ins()
-                    .global_get(rec)
-                    .i32_const(offset as i32 + wasmtap_abi::STR_STATUS_LEN as i32)
-                    .i32_add()
-                    .i64_extend_i32_u()
-                    .local_get(status)
-                    .i64_extend_i32_u()
-                    .i64_const(32)
-                    .i64_shl()
-                    .i64_or();
-                self.rt("text_str");
-                self.rt("fmt_lit");
-                self.literal(b"\"");
-                self.rt("fmt_lit");
-                self.close();
-            } else if arg.c_type.contains('*') {
-                self.arg(index, span)?;
-                self.ins()
-                    .i64_const(spec::pack(b'x', spec::FLAG_HASH, None, None));
-                self.rt("fmt_i64");
-            } else {
-                self.arg(index, span)?;
-                self.ins().i64_const(spec::pack(b'd', 0, None, None));
-                self.rt("fmt_i64");
-            }
-        }
-        self.rt("fmt_end");
-        Some(())
     }
 
     /// Evaluates `keys` into temporaries, then pushes them as the pending
@@ -1190,8 +1153,14 @@ impl<'a, 'l> Gen<'a, 'l> {
     }
 
     fn context(&mut self, name: &str) -> Option<Ty> {
+        if let Some(ty) = self.alias_context(name) {
+            return Some(ty);
+        }
         let field = symbols::context_field(name)?;
         let offset = self.l.context.offset(field)? as u64;
+        if task::is_process_context(field) {
+            return self.process_context(name, offset as u16);
+        }
         let rec = self.l.g_rec;
         match name {
             "pid" => {
@@ -1315,6 +1284,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                     ("pp", _) => probe.name.clone(),
                     (_, ProbeKind::Syscall { name, .. }) if name.starts_with("__") => name.clone(),
                     (_, ProbeKind::Syscall { name, .. }) => format!("__x64_sys_{name}"),
+                    (
+                        _,
+                        ProbeKind::Tracepoint {
+                            alias: Some(TapsetAlias::KernelFunction(function)),
+                            ..
+                        },
+                    ) => function.clone(),
                     _ => String::new(),
                 };
                 self.literal(text.as_bytes());
@@ -1331,6 +1307,7 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.ins().call(random).local_get(n).i64_rem_u();
                 Some(Ty::Long)
             }
+            _ if name.starts_with("task_") => self.task_builtin(name, args),
             _ if name.starts_with("gettimeofday_") || name.starts_with("local_clock_") => {
                 let clock = i32::from(name.starts_with("local_clock_"));
                 let divisor = match name.rsplit('_').next() {

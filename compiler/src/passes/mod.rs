@@ -1,4 +1,6 @@
 //! The semantic passes between parsing and code generation.
 pub mod resolve;
+pub mod restrict;
 pub mod symbols;
+pub mod tracepoints;
 pub mod types;

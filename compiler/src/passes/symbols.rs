@@ -3,9 +3,12 @@
 
 use serde::Serialize;
 
+use wasmtap_abi::sysarg::ArgKind;
+
 use crate::{
     catalog::{Catalog, SyscallArg},
-    passes::resolve::ProbeKind,
+    passes::{resolve::ProbeKind, tracepoints},
+    syscalls::{self, SyscallLayout},
 };
 
 /// The value types of the language.
@@ -37,6 +40,12 @@ pub enum ContextField {
     KtimeNs,
     Cpu,
     Comm,
+    /// `ppid()`: the tgid of the real parent.
+    ParentTgid,
+    /// `euid()`, `egid()`.
+    EuidEgid,
+    /// `cmdline_str()`: the command line, NUL separated.
+    Cmdline,
 }
 
 /// How a builtin is compiled.
@@ -111,6 +120,18 @@ pub const BUILTINS: &[Builtin] = &[
     b("gid", Some(&[]), Some(Long), Context),
     b("cpu", Some(&[]), Some(Long), Context),
     b("execname", Some(&[]), Some(Str), Context),
+    b("ppid", Some(&[]), Some(Long), Context),
+    b("euid", Some(&[]), Some(Long), Context),
+    b("egid", Some(&[]), Some(Long), Context),
+    b("cmdline_str", Some(&[]), Some(Str), Context),
+    // Task values are handles into the ancestry the probe captured.
+    b("task_current", Some(&[]), Some(Long), Special),
+    b("task_parent", Some(&[Long]), Some(Long), Special),
+    b("task_pid", Some(&[Long]), Some(Long), Special),
+    b("task_tid", Some(&[Long]), Some(Long), Special),
+    b("task_uid", Some(&[Long]), Some(Long), Special),
+    b("task_euid", Some(&[Long]), Some(Long), Special),
+    b("task_execname", Some(&[Long]), Some(Str), Special),
     b("strlen", Some(&[Str]), Some(Long), Runtime),
     b("substr", Some(&[Str, Long, Long]), Some(Str), Runtime),
     b("isinstr", Some(&[Str, Str]), Some(Long), Runtime),
@@ -161,6 +182,9 @@ pub fn context_field(name: &str) -> Option<ContextField> {
         // give the addresses meaning.
         "ubacktrace" | "print_ubacktrace" | "sprint_ubacktrace" | "print_ustack"
         | "sprint_ustack" | "usymname" | "usymdata" | "umodname" => ContextField::PidTgid,
+        "ppid" => ContextField::ParentTgid,
+        "euid" | "egid" => ContextField::EuidEgid,
+        "cmdline_str" => ContextField::Cmdline,
         _ => return None,
     })
 }
@@ -180,13 +204,39 @@ pub enum ProbeVar {
     ArgStr,
     /// The return value rendered as text (`retstr`).
     RetStr,
+    /// An argument rendered as its tapset prints it in `argstr`: a quoted
+    /// path (stap's `filename`), an argv list (`args`), or a symbolic
+    /// `*_str` variable (`flags_str`).
+    ArgDecoded { index: u8, kind: ArgKind },
+    /// The syscall number (`$__syscall_nr`), known at compile time.
+    SyscallNr,
+    /// An argument the tapset reads as a C `int` whatever the tracepoint's
+    /// type (`fd` of mmap is an `unsigned long` there): sign-extended from
+    /// 32 bits, so -1 stays -1.
+    ArgInt { index: u8 },
+    /// Field `index` of a tracepoint's entry (`$sig`, `pid_name`); a string
+    /// for `char[]` and `__data_loc char[]` fields.
+    Field { index: usize, string: bool },
+    /// The name of the signal in field `index` (`sig_name`: `SIGTERM`).
+    SignalName { index: usize },
+    /// A tapset variable with a fixed value here (`send2queue`).
+    Const(i64),
+    /// A tapset variable with a fixed text (`name`).
+    ConstStr(&'static str),
+    /// `$$parms` of a tracepoint: every field as `name=value`.
+    TracepointParms,
 }
 
 impl ProbeVar {
     /// The value type of the variable.
     pub fn ty(&self) -> Ty {
         match self {
-            ProbeVar::Arg { .. } | ProbeVar::Return => Ty::Long,
+            ProbeVar::Arg { .. }
+            | ProbeVar::ArgInt { .. }
+            | ProbeVar::Return
+            | ProbeVar::SyscallNr
+            | ProbeVar::Const(_) => Ty::Long,
+            ProbeVar::Field { string, .. } if !string => Ty::Long,
             _ => Ty::Str,
         }
     }
@@ -211,42 +261,128 @@ pub fn probe_var(
     name: &str,
     target: bool,
 ) -> Option<ProbeVar> {
-    let ProbeKind::Syscall { ret, .. } = kind else {
+    if let ProbeKind::Tracepoint { tracepoint, alias } = kind {
+        return tracepoints::probe_var(tracepoint, alias.as_ref(), name, target);
+    }
+    let ProbeKind::Syscall {
+        ret, name: syscall, ..
+    } = kind
+    else {
         return None;
     };
     let args = syscall_args(kind, catalog).unwrap_or(&[]);
     let arg = args.iter().position(|arg| arg.name == name);
     match (target, name) {
-        (true, "return") if *ret => Some(ProbeVar::Return),
+        (true, "return" | "ret") if *ret => Some(ProbeVar::Return),
+        (true, "__syscall_nr") => Some(ProbeVar::SyscallNr),
         (true, _) => arg.map(|index| ProbeVar::Arg { index: index as u8 }),
         (false, "name") => Some(ProbeVar::SyscallName),
         (false, "argstr") => Some(ProbeVar::ArgStr),
         (false, "retstr") if *ret => Some(ProbeVar::RetStr),
-        (false, _) => arg.map(|index| {
-            if args[index].is_user_string() {
-                ProbeVar::ArgString { index: index as u8 }
-            } else {
-                ProbeVar::Arg { index: index as u8 }
-            }
-        }),
+        (false, _) => match syscalls::layout(syscall) {
+            Some(layout) => tapset_var(layout, args, name),
+            None => arg.map(|index| {
+                if args[index].is_user_string() {
+                    ProbeVar::ArgString { index: index as u8 }
+                } else {
+                    ProbeVar::Arg { index: index as u8 }
+                }
+            }),
+        },
     }
 }
 
-/// Names of every variable a probe offers, for "did you mean" hints and
-/// listings.
-pub fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<String> {
-    let mut names = Vec::new();
-    if let ProbeKind::Syscall { ret, .. } = kind {
-        names.push("name".to_string());
-        names.push("argstr".to_string());
-        if *ret {
-            names.push("retstr".to_string());
-            names.push("$return".to_string());
+/// A tapset variable of a syscall the layout table describes.
+fn tapset_var(layout: &SyscallLayout, args: &[SyscallArg], name: &str) -> Option<ProbeVar> {
+    layout.args.iter().find_map(|tapset| {
+        let index = args.iter().position(|a| a.name == tapset.field)? as u8;
+        if tapset.var == name {
+            Some(if tapset.var_is_string() {
+                ProbeVar::ArgDecoded {
+                    index,
+                    kind: tapset.kind,
+                }
+            } else if matches!(tapset.kind, ArgKind::Int | ArgKind::DirFd) {
+                ProbeVar::ArgInt { index }
+            } else {
+                ProbeVar::Arg { index }
+            })
+        } else if tapset.str_var.as_deref() == Some(name) {
+            Some(ProbeVar::ArgDecoded {
+                index,
+                kind: tapset.kind,
+            })
+        } else {
+            None
         }
-        for arg in syscall_args(kind, catalog).unwrap_or(&[]) {
-            names.push(arg.name.clone());
-            names.push(format!("${}", arg.name));
+    })
+}
+
+/// Every variable a probe offers with its type, in stap's `-L` order:
+/// `name`, the tapset variables, `argstr` (or `retstr`), then the `$`
+/// fields of the event.
+pub fn probe_vars(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<(String, Ty)> {
+    if let ProbeKind::Tracepoint { tracepoint, alias } = kind {
+        return tracepoints::probe_var_names(tracepoint, alias.as_ref())
+            .into_iter()
+            .map(|name| {
+                let (target, bare) = match name.strip_prefix('$') {
+                    Some(bare) => (true, bare),
+                    None => (false, name.as_str()),
+                };
+                let ty = tracepoints::probe_var(tracepoint, alias.as_ref(), bare, target)
+                    .map_or(Ty::Long, |var| var.ty());
+                (name, ty)
+            })
+            .collect();
+    }
+    let mut vars = Vec::new();
+    let ProbeKind::Syscall { ret, name, .. } = kind else {
+        return vars;
+    };
+    let args = syscall_args(kind, catalog).unwrap_or(&[]);
+    vars.push(("name".to_string(), Ty::Str));
+    if *ret {
+        vars.push(("retstr".to_string(), Ty::Str));
+        vars.push(("$return".to_string(), Ty::Long));
+        return vars;
+    }
+    match syscalls::layout(name) {
+        Some(layout) => {
+            for tapset in &layout.args {
+                let ty = if tapset.var_is_string() {
+                    Ty::Str
+                } else {
+                    Ty::Long
+                };
+                vars.push((tapset.var.clone(), ty));
+                if let Some(str_var) = &tapset.str_var {
+                    vars.push((str_var.clone(), Ty::Str));
+                }
+            }
+        }
+        None => {
+            for arg in args {
+                let ty = if arg.is_user_string() {
+                    Ty::Str
+                } else {
+                    Ty::Long
+                };
+                vars.push((arg.name.clone(), ty));
+            }
         }
     }
-    names
+    vars.push(("argstr".to_string(), Ty::Str));
+    for arg in args {
+        vars.push((format!("${}", arg.name), Ty::Long));
+    }
+    vars
+}
+
+/// Names of every variable a probe offers, for "did you mean" hints.
+pub fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<String> {
+    probe_vars(kind, catalog)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
