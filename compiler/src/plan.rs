@@ -10,7 +10,8 @@
 use std::collections::BTreeSet;
 
 use wasmtap_abi::{
-    HEADER_LEN, MAX_OPS, MAX_RECORD, MAX_TASK_CHAIN, OpCode, Plan, PlanOp, TASK_ENTRY_LEN,
+    Filter, HEADER_LEN, MAX_FILTERS, MAX_OPS, MAX_RECORD, MAX_TASK_CHAIN, OpCode, Plan, PlanOp,
+    TASK_ENTRY_LEN,
 };
 
 use crate::passes::symbols::ContextField;
@@ -91,6 +92,11 @@ pub enum Capture {
     UserString { arg: u8, max: u16 },
     /// The syscall's return value.
     RetVal,
+    /// User ip, sp, bp and a copy of `len` bytes of the user stack from sp,
+    /// for the host's DWARF unwinder.
+    UserRegsStack { len: u16 },
+    /// The kernel stack's return addresses, at most `len` bytes of them.
+    KernelStack { len: u16 },
     /// The strings of a user `char **` argument (execve's argv), at most
     /// `max` bytes of them.
     UserStrArray { arg: u8, max: u16 },
@@ -108,6 +114,7 @@ pub enum Capture {
 pub struct PlanBuilder {
     ops: Vec<PlanOp>,
     captures: Vec<(Capture, u16)>,
+    filters: Vec<Filter>,
     next: u16,
 }
 
@@ -121,6 +128,7 @@ impl PlanBuilder {
         Self {
             ops: context.ops().collect(),
             captures: Vec::new(),
+            filters: Vec::new(),
             next: align8(context.end()),
         }
     }
@@ -149,6 +157,20 @@ impl PlanBuilder {
                     ..PlanOp::new(OpCode::UserStr, self.next)
                 },
                 OpCode::UserStr.width(max),
+            ),
+            Capture::UserRegsStack { len } => (
+                PlanOp {
+                    len,
+                    ..PlanOp::new(OpCode::UserRegsStack, self.next)
+                },
+                OpCode::UserRegsStack.width(len),
+            ),
+            Capture::KernelStack { len } => (
+                PlanOp {
+                    len,
+                    ..PlanOp::new(OpCode::KernelStack, self.next)
+                },
+                OpCode::KernelStack.width(len),
             ),
             Capture::UserStrArray { arg, max } => (
                 PlanOp {
@@ -197,14 +219,27 @@ impl PlanBuilder {
         Ok(offset)
     }
 
+    /// Adds an in-kernel predicate; events failing it are never copied.
+    /// Returns false (and adds nothing) once [`MAX_FILTERS`] are used: the
+    /// handler checks the predicate anyway, so a filter is only a saving.
+    pub fn filter(&mut self, filter: Filter) -> bool {
+        if self.filters.len() >= MAX_FILTERS {
+            return false;
+        }
+        self.filters.push(filter);
+        true
+    }
+
     /// The finished plan.
     pub fn finish(self) -> Plan {
         let mut plan = Plan {
             record_len: self.next,
             n_ops: self.ops.len() as u16,
+            n_filters: self.filters.len() as u8,
             ..Plan::default()
         };
         plan.ops[..self.ops.len()].copy_from_slice(&self.ops);
+        plan.filters[..self.filters.len()].copy_from_slice(&self.filters);
         plan
     }
 }
@@ -228,6 +263,9 @@ pub fn describe(plan: &Plan) -> String {
         match OpCode::from_u8(op.code) {
             Some(OpCode::Arg) => out.push_str(&format!(" arg{}", op.arg)),
             Some(OpCode::UserStr) => out.push_str(&format!(" arg{} max {}", op.arg, op.len)),
+            Some(OpCode::UserRegsStack | OpCode::KernelStack) => {
+                out.push_str(&format!(" max {}", op.len))
+            }
             Some(OpCode::UserStrArray) => {
                 out.push_str(&format!(" arg{} max {} strings {}", op.arg, op.len, op.src))
             }

@@ -402,3 +402,12 @@ pub extern "C" fn iter_key_str(it: i32, idx: i32) -> i64 {
 pub extern "C" fn iter_end(it: i32) {
     with(|rt| rt.iter_end(it))
 }
+
+// ---- stacks ---------------------------------------------------------------
+
+/// Stack values, frame lines and symbols, from the host (see
+/// [`crate::stack`]).
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn stack_op(op: i32, pid: i64, value: i64, input: i64) -> i64 {
+    with(|rt| pack(crate::stack::stack_op(rt, op, pid, value, s(input))))
+}

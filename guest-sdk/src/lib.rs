@@ -25,6 +25,7 @@ pub mod fmt;
 pub mod host;
 pub mod map;
 pub mod rt;
+pub mod stack;
 pub mod stat;
 pub mod strings;
 pub mod syscalls;

@@ -6,15 +6,18 @@ use std::{
     io::{self, Write},
     path::PathBuf,
     process::ExitCode,
+    sync::Arc,
     time::Instant,
 };
 
 use anyhow::{Context as _, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 use wasmtap::{
     catalog::LiveCatalog,
     output::RateLimited,
     session::{self, SessionOptions},
+    stacks::report::{OutputFormat, Report},
+    target::Target,
 };
 use wasmtap_compiler::{CompileOptions, diagnostics, listing};
 
@@ -24,13 +27,24 @@ const EXAMPLES: &str = r#"Examples:
   wasmtap -e 'global c; probe syscall.* { c[execname()]++ } probe timer.s(5) { exit() }'
   wasmtap -L 'syscall.open*'   # probe points with their variables
   wasmtap -p 3 script.stp      # show the capture plans and the Wasm handlers
-  wasmtap -v script.stp ARG1   # time each pass; $1 / @1 read ARG1"#;
+  wasmtap -v script.stp ARG1   # time each pass; $1 / @1 read ARG1
+  wasmtap --flamegraph out.svg -c ./prog prof.stp   # a stack report, drawn
+  wasmtap profile -c ./prog --flamegraph out.svg    # the same, no script"#;
 
 /// Safe SystemTap-style tracing: probes capture in eBPF, handlers run in a
 /// Wasm sandbox.
 #[derive(Debug, Parser)]
-#[command(name = "wasmtap", version, after_help = EXAMPLES)]
+#[command(
+    name = "wasmtap",
+    version,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Args {
+    /// A shortcut instead of a script.
+    #[command(subcommand)]
+    pub command: Option<Shortcut>,
+
     /// Run this script text instead of a script file.
     #[arg(short = 'e', value_name = "SCRIPT")]
     pub script_text: Option<String>,
@@ -68,8 +82,16 @@ pub struct Args {
     pub list_vars: Option<String>,
 
     /// The value of target() (the process of interest).
-    #[arg(short = 'x', value_name = "PID")]
+    #[arg(short = 'x', value_name = "PID", conflicts_with = "command_line")]
     pub target_pid: Option<u32>,
+
+    /// Start CMD (with /bin/sh) once the probes are attached; target() is
+    /// its pid and the run ends when it exits.
+    #[arg(short = 'c', value_name = "CMD")]
+    pub command_line: Option<String>,
+
+    #[command(flatten)]
+    pub stacks: StackOutput,
 
     /// Bytes the kernel copies per user string (user_string, argstr).
     #[arg(long, value_name = "BYTES", default_value_t = 256,
@@ -102,6 +124,84 @@ pub struct Args {
     /// see (all of them for root) as JSON, and exit.
     #[arg(long, requires = "connect")]
     pub stats: bool,
+}
+
+/// How stack reports are shown; shared by scripts and `wasmtap profile`.
+#[derive(Debug, clap::Args)]
+pub struct StackOutput {
+    /// `text`: the script's output as printed; `folded`: the stack report
+    /// in it as folded stacks (`root;...;leaf count`), for flame graph
+    /// tools.
+    #[arg(long = "output", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also draw the stack report as an SVG flame graph into FILE.
+    #[arg(long, value_name = "FILE")]
+    pub flamegraph: Option<PathBuf>,
+
+    /// Samples per second of `timer.profile` on each CPU.
+    #[arg(long, value_name = "HZ", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub profile_hz: u32,
+}
+
+/// `--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Folded,
+}
+
+/// Shortcuts that write the script themselves.
+#[derive(Debug, Subcommand)]
+pub enum Shortcut {
+    /// Profile a process's user stacks on every CPU: print each distinct
+    /// stack with its sample count (stap's layout), most frequent first.
+    Profile(ProfileArgs),
+}
+
+/// `wasmtap profile`.
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    /// Profile this running process.
+    #[arg(
+        short = 'x',
+        value_name = "PID",
+        conflicts_with = "command_line",
+        required_unless_present = "command_line"
+    )]
+    pub target_pid: Option<u32>,
+
+    /// Start CMD (with /bin/sh) and profile it until it exits.
+    #[arg(short = 'c', value_name = "CMD")]
+    pub command_line: Option<String>,
+
+    /// Stop after this many seconds (default: when the process exits, or
+    /// on Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u32>,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub stacks: StackOutput,
+}
+
+impl ProfileArgs {
+    /// The script the shortcut runs.
+    fn script(&self) -> String {
+        let mut script = String::from(
+            "global s\n\
+             probe timer.profile { if (pid() == target()) s[ubacktrace()] <<< 1 }\n\
+             probe end { foreach (i in s-) { print_ustack(i); printf(\"\\t%d\\n\", @count(s[i])) } }\n",
+        );
+        if let Some(seconds) = self.duration {
+            script.push_str(&format!("probe timer.s({}) {{ exit() }}\n", seconds.max(1)));
+        }
+        script
+    }
 }
 
 /// What the user asked for, checked before anything is acquired.
@@ -171,6 +271,9 @@ fn list(pattern: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
 /// Anything that stops the run before the script starts: bad arguments,
 /// compile errors (already printed), missing privileges, attach failures.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(Shortcut::Profile(profile)) = &args.command {
+        return run_profile(&args, profile);
+    }
     if let Some(socket) = &args.connect {
         return connect(&args, socket);
     }
@@ -178,10 +281,78 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return list(pattern, with_vars);
     }
     let request = args.request()?;
+    run_script(
+        &args,
+        &request,
+        Targets::from(&args),
+        &args.stacks,
+        args.output.as_ref(),
+    )
+}
+
+/// `-x` / `-c` of a run.
+struct Targets<'a> {
+    pid: Option<u32>,
+    command: Option<&'a str>,
+}
+
+impl<'a> From<&'a Args> for Targets<'a> {
+    fn from(args: &'a Args) -> Self {
+        Self {
+            pid: args.target_pid,
+            command: args.command_line.as_deref(),
+        }
+    }
+}
+
+/// `wasmtap profile`: the profile script, run like any other.
+fn run_profile(args: &Args, profile: &ProfileArgs) -> anyhow::Result<ExitCode> {
+    if let Some(pid) = profile.target_pid
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    {
+        bail!(
+            "no process {pid} to profile\n  try: pass the pid of a running process, or start one with -c CMD"
+        );
+    }
+    let request = Request {
+        file_name: "<profile>".to_string(),
+        source: profile.script(),
+        script_args: Vec::new(),
+    };
+    let targets = Targets {
+        pid: profile.target_pid,
+        command: profile.command_line.as_deref(),
+    };
+    run_script(
+        args,
+        &request,
+        targets,
+        &profile.stacks,
+        profile.output.as_ref(),
+    )
+}
+
+/// Compiles and runs `request`; shared by scripts and shortcuts.
+fn run_script(
+    args: &Args,
+    request: &Request,
+    targets: Targets<'_>,
+    stacks: &StackOutput,
+    output_file: Option<&PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let catalog = LiveCatalog::new()?;
+    // The command starts now, held before exec, so target() is its pid;
+    // it is released once the probes are attached, and killed if the run
+    // fails before.
+    let target = match targets.command {
+        Some(command) if args.pass.is_none() => Some(Arc::new(
+            Target::start(command).with_context(|| format!("cannot start '{command}'"))?,
+        )),
+        _ => None,
+    };
     let options = CompileOptions {
         args: request.script_args.clone(),
-        target_pid: args.target_pid,
+        target_pid: target.as_ref().map(|t| t.pid()).or(targets.pid),
         capture_string_bytes: args.string_capture,
         restrictions: None,
     };
@@ -238,7 +409,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let output: Box<dyn Write + Send> = match &args.output {
+    let report = Report::new(
+        match stacks.format {
+            Format::Text => OutputFormat::Text,
+            Format::Folded => OutputFormat::Folded,
+        },
+        stacks.flamegraph.clone(),
+    );
+    let output: Box<dyn Write + Send> = match output_file {
         Some(path) => Box::new(RateLimited::new(
             io::BufWriter::new(
                 fs::File::create(path)
@@ -248,6 +426,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )),
         None => Box::new(RateLimited::new(io::stdout(), args.max_output_rate)),
     };
+    let output = report.writer(output);
     let session_options = SessionOptions {
         file_name: request.file_name.clone(),
         source: request.source.clone(),
@@ -255,9 +434,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         compile_only: args.pass == Some(4),
         handler_budget: std::time::Duration::from_millis(args.handler_budget_ms.max(1)),
         memory_limit: args.memory_mib.max(1) << 20,
+        target: target.clone(),
+        profile_hz: stacks.profile_hz,
         ..SessionOptions::default()
     };
     let outcome = session::run(&bundle, output, &session_options)?;
+    drop(target);
+    if report.collects() {
+        let mut out: Box<dyn Write> = match output_file {
+            Some(path) => Box::new(
+                fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("cannot reopen output file '{}'", path.display()))?,
+            ),
+            None => Box::new(io::stdout()),
+        };
+        report.finish(&mut out, &request.file_name)?;
+    }
     Ok(ExitCode::from(outcome.exit_code))
 }
 

@@ -13,3 +13,5 @@ pub mod policy;
 pub mod sandbox;
 pub mod session;
 pub mod signals;
+pub mod stacks;
+pub mod target;

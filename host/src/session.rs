@@ -27,9 +27,10 @@ use wasmtap_compiler::{
 };
 
 use crate::{
-    kernel::{self, Attach, KernelError, KernelOptions, KernelProbe, KernelSession},
+    kernel::{self, Attach, KernelError, KernelOptions, KernelProbe, KernelSession, PerfCounter},
     sandbox::{self, RunError, Sandbox, SandboxConfig, ScriptInstance},
     signals,
+    target::Target,
 };
 
 /// How to run a script.
@@ -55,6 +56,11 @@ pub struct SessionOptions {
     /// Records are handed to the guest in batches of at most this many
     /// bytes. Default 256 KiB.
     pub batch_bytes: usize,
+    /// `-c CMD`: released once the probes are attached; the run ends when
+    /// it exits.
+    pub target: Option<Arc<Target>>,
+    /// Samples per second of `timer.profile` on each CPU. Default 100.
+    pub profile_hz: u32,
     /// Where run-time errors and warnings go: stderr, or the tenant's
     /// connection in the daemon.
     pub diagnostics: DiagnosticSink,
@@ -132,6 +138,8 @@ impl Default for SessionOptions {
             kernel: KernelOptions::default(),
             drain_interval: Duration::from_millis(5),
             batch_bytes: 256 << 10,
+            target: None,
+            profile_hz: 100,
             diagnostics: DiagnosticSink::default(),
             stop: None,
             counters: Arc::default(),
@@ -183,7 +191,7 @@ pub fn run(
         return Ok(Outcome { exit_code: 0 });
     }
 
-    let kernel_probes = kernel_probes(bundle);
+    let kernel_probes = kernel_probes(bundle, options);
     let mut kernel = if kernel_probes.is_empty() {
         None
     } else {
@@ -214,6 +222,9 @@ pub fn run(
             kernel.attach()?;
         }
         phase.done(5, "attached; running");
+        if let Some(target) = &options.target {
+            target.release();
+        }
         run.event_loop(kernel.as_mut());
     }
     if !run.poisoned {
@@ -250,6 +261,7 @@ impl Run<'_> {
         self.failed
             || self.poisoned
             || signals::stop_requested()
+            || self.options.target.as_ref().is_some_and(|t| t.exited())
             || self
                 .options
                 .stop
@@ -393,7 +405,7 @@ impl Run<'_> {
 }
 
 /// The kernel's part of every kernel probe.
-fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
+fn kernel_probes(bundle: &Bundle, options: &SessionOptions) -> Vec<KernelProbe> {
     bundle
         .probes
         .iter()
@@ -402,6 +414,9 @@ fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
             let attach = match &probe.resolved.kind {
                 ProbeKind::Syscall { nr, ret: false, .. } => Attach::SyscallEnter(vec![*nr]),
                 ProbeKind::Syscall { nr, ret: true, .. } => Attach::SyscallExit(vec![*nr]),
+                ProbeKind::Profile | ProbeKind::PerfSample { .. } => {
+                    sample_attach(&probe.resolved.kind, options.profile_hz)?
+                }
                 ProbeKind::Tracepoint { tracepoint, .. } => Attach::Tracepoint {
                     system: tracepoint.system.clone(),
                     event: tracepoint.event.clone(),
@@ -415,6 +430,26 @@ fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
             })
         })
         .collect()
+}
+
+/// The perf sampling of `timer.profile` (cpu-clock at `profile_hz` on each
+/// CPU) and of `perf.*.sample(N)` probes.
+fn sample_attach(kind: &ProbeKind, profile_hz: u32) -> Option<Attach> {
+    use wasmtap_compiler::passes::resolve::PerfCounter as Counter;
+    Some(match kind {
+        ProbeKind::Profile => Attach::PerfSample {
+            event: PerfCounter::CpuClock,
+            period: 1_000_000_000 / u64::from(profile_hz.max(1)),
+        },
+        ProbeKind::PerfSample { counter, period } => Attach::PerfSample {
+            event: match counter {
+                Counter::CpuClock => PerfCounter::CpuClock,
+                Counter::CpuCycles => PerfCounter::CpuCycles,
+            },
+            period: *period,
+        },
+        _ => return None,
+    })
 }
 
 /// Probes of one kind ordered as stap runs them: by priority, then by

@@ -49,7 +49,12 @@ pub(crate) fn handler(
     body: &Block,
 ) -> Result<BodyOut, Vec<Diagnostic>> {
     let kind = &layout.probes[probe].kind;
-    let plan = kind.is_kernel().then(|| PlanBuilder::new(&layout.context));
+    let mut plan = kind.is_kernel().then(|| PlanBuilder::new(&layout.context));
+    if let Some(plan) = plan.as_mut() {
+        for filter in super::filter::kernel_filters(layout, body) {
+            plan.filter(filter);
+        }
+    }
     let mut g = Gen::new(layout, statics, Scope::Probe(probe), 0, plan);
     let span = layout.probes[probe].span;
     g.task_prologue(probe, span);
@@ -1318,8 +1323,38 @@ impl<'a, 'l> Gen<'a, 'l> {
                 }
                 Some(Ty::Long)
             }
-            _ => None,
+            _ => self.stack(name, args, span),
         }
+    }
+
+    /// The stack builtins (see `codegen/stack.rs`): capture the slot the
+    /// builtin needs, evaluate its argument, call the runtime.
+    fn stack(&mut self, name: &str, args: &[Expr], span: Span) -> Option<Ty> {
+        let call = super::stack::lower(name)?;
+        if call.capture.is_some() && self.plan.is_none() {
+            self.error(
+                Diagnostic::error(
+                    format!("{name}() needs an event the kernel samples"),
+                    span,
+                    "no stack to capture here",
+                )
+                .with_hint("use it in timer.profile, perf.*.sample(N) or syscall probes; keep the stack in a global (s[ubacktrace()] <<< 1) and print it later"),
+            );
+            return None;
+        }
+        let slot = match call.capture {
+            Some((capture, _)) => Some(self.capture(capture, span)?),
+            None => None,
+        };
+        let value = self.temp(ValType::I64);
+        if let Some(arg) = args.first() {
+            self.expr(arg);
+            self.ins().local_set(value);
+        }
+        self.site(span);
+        let l = self.l;
+        super::stack::emit(&mut self.ins(), l, &call, slot, value);
+        call.ret
     }
 
     /// The syscall argument a `user_string()` pointer names.

@@ -9,6 +9,8 @@
 //! functions read context too.
 
 mod body;
+mod filter;
+mod stack;
 
 use std::collections::{BTreeSet, HashMap};
 

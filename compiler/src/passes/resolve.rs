@@ -43,6 +43,15 @@ pub enum ProbeKind {
     Timer { period_ns: u64 },
     /// Entry (`ret == false`) or return of one syscall.
     Syscall { nr: u32, name: String, ret: bool },
+    /// `timer.profile`: a cpu-clock sample on every CPU. The rate is the
+    /// host's `--profile-hz` (stap fires at every scheduler tick, whose
+    /// rate depends on the kernel's CONFIG_HZ; a fixed, documented rate
+    /// makes profiles comparable across machines).
+    Profile,
+    /// `perf.sw.cpu_clock.sample(N)` / `perf.hw.cpu_cycles.sample(N)`: a
+    /// perf event on every CPU that fires once every `period` events
+    /// (nanoseconds for cpu_clock, cycles for cpu_cycles).
+    PerfSample { counter: PerfCounter, period: u64 },
     /// A kernel tracepoint (`kernel.trace`), or a tapset alias that wasmtap
     /// runs on one. The format travels with the probe so later passes read
     /// field offsets without asking the catalog again.
@@ -52,11 +61,30 @@ pub enum ProbeKind {
     },
 }
 
+/// The perf counters a sampling probe can count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum PerfCounter {
+    /// `PERF_COUNT_SW_CPU_CLOCK`: the software timer, present everywhere.
+    CpuClock,
+    /// `PERF_COUNT_HW_CPU_CYCLES`: needs a hardware PMU (often missing in
+    /// VMs).
+    CpuCycles,
+}
+
+/// stap's default sample period of `perf.*` probes without `.sample(N)`.
+pub const DEFAULT_PERF_PERIOD: u64 = 1_000_000;
+
 impl ProbeKind {
     /// Whether the kernel produces records for this probe (as opposed to
     /// the host running it by itself).
     pub fn is_kernel(&self) -> bool {
-        matches!(self, Self::Syscall { .. } | Self::Tracepoint { .. })
+        matches!(
+            self,
+            Self::Syscall { .. }
+                | Self::Tracepoint { .. }
+                | Self::Profile
+                | Self::PerfSample { .. }
+        )
     }
 }
 
@@ -191,6 +219,10 @@ fn resolve_point(point: &ProbePoint, catalog: &dyn Catalog) -> Result<Resolved, 
             };
             Ok(vec![(first.name.clone(), kind)])
         }
+        ["timer", "profile"] if components[1].arg.is_none() => {
+            Ok(vec![("timer.profile".to_string(), ProbeKind::Profile)])
+        }
+        ["perf", "sw" | "hw", counter, rest @ ..] => perf_sample(point, counter, rest),
         ["timer", unit] => {
             let unit_component = &components[1];
             let n = match &unit_component.arg {
@@ -223,6 +255,42 @@ fn resolve_point(point: &ProbePoint, catalog: &dyn Catalog) -> Result<Resolved, 
         _ => tracepoints::alias(catalog, &names, point.span)
             .unwrap_or_else(|| Err(unknown_point(point))),
     }
+}
+
+/// `perf.sw.cpu_clock[.sample(N)]` and `perf.hw.cpu_cycles[.sample(N)]`.
+fn perf_sample(point: &ProbePoint, counter: &str, rest: &[&str]) -> Result<Resolved, Diagnostic> {
+    let components = &point.components;
+    let counter = match (components[1].name.as_str(), counter) {
+        ("sw", "cpu_clock") => PerfCounter::CpuClock,
+        ("hw", "cpu_cycles") => PerfCounter::CpuCycles,
+        _ => {
+            return Err(Diagnostic::error(
+                format!("unknown perf event '{}'", point_text(point)),
+                point.span,
+                "not a perf counter wasmtap samples",
+            )
+            .with_hint(
+                "use perf.sw.cpu_clock.sample(N), perf.hw.cpu_cycles.sample(N) or timer.profile",
+            ));
+        }
+    };
+    let period = match rest {
+        [] => DEFAULT_PERF_PERIOD,
+        ["sample"] => match &components[3].arg {
+            Some(Literal::Int(n)) if *n > 0 => *n as u64,
+            _ => {
+                return Err(bad_arg(
+                    &components[3],
+                    "a positive number (the sample period)",
+                ));
+            }
+        },
+        _ => return Err(unknown_point(point)),
+    };
+    Ok(vec![(
+        point_text(point),
+        ProbeKind::PerfSample { counter, period },
+    )])
 }
 
 fn syscall_probes(catalog: &dyn Catalog, pattern: &str, ret: bool) -> Resolved {

@@ -147,6 +147,23 @@ pub const BUILTINS: &[Builtin] = &[
         Runtime,
     ),
     b("tokenize", Some(&[Str, Str]), Some(Str), Runtime),
+    // Stacks (codegen/stack.rs): a stack value is stap's string of hex
+    // addresses, innermost first.
+    b("ubacktrace", Some(&[]), Some(Str), Special),
+    b("backtrace", Some(&[]), Some(Str), Special),
+    b("print_ubacktrace", Some(&[]), None, Special),
+    b("sprint_ubacktrace", Some(&[]), Some(Str), Special),
+    b("print_backtrace", Some(&[]), None, Special),
+    b("sprint_backtrace", Some(&[]), Some(Str), Special),
+    b("print_ustack", Some(&[Str]), None, Special),
+    b("sprint_ustack", Some(&[Str]), Some(Str), Special),
+    b("print_stack", Some(&[Str]), None, Special),
+    b("sprint_stack", Some(&[Str]), Some(Str), Special),
+    b("usymname", Some(&[Long]), Some(Str), Special),
+    b("usymdata", Some(&[Long]), Some(Str), Special),
+    b("umodname", Some(&[Long]), Some(Str), Special),
+    b("symname", Some(&[Long]), Some(Str), Special),
+    b("symdata", Some(&[Long]), Some(Str), Special),
 ];
 
 /// Looks up a builtin by name.
@@ -161,6 +178,10 @@ pub fn context_field(name: &str) -> Option<ContextField> {
         "uid" | "gid" => ContextField::UidGid,
         "cpu" => ContextField::Cpu,
         "execname" => ContextField::Comm,
+        // User-space symbolization needs the process whose memory maps
+        // give the addresses meaning.
+        "ubacktrace" | "print_ubacktrace" | "sprint_ubacktrace" | "print_ustack"
+        | "sprint_ustack" | "usymname" | "usymdata" | "umodname" => ContextField::PidTgid,
         "ppid" => ContextField::ParentTgid,
         "euid" | "egid" => ContextField::EuidEgid,
         "cmdline_str" => ContextField::Cmdline,

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use wasmtap_abi::wasm::{
-    HOST_ERROR, HOST_MODULE, HOST_NOW_NS, HOST_RANDOM, HOST_WRITE, str_len, str_ptr,
+    HOST_ERROR, HOST_MODULE, HOST_NOW_NS, HOST_RANDOM, HOST_STACK, HOST_WRITE, str_len, str_ptr,
 };
 use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
 
@@ -22,6 +22,12 @@ pub(crate) struct HostState {
     pub memory: Option<Memory>,
     pub limiter: MemoryLimiter,
     rng: u64,
+    /// Unwinding and symbolization for `host.stack`, created on first use.
+    stacks: Option<Box<crate::stacks::Stacks>>,
+    /// Time spent in `host.stack` not yet credited to the handler: reading
+    /// binaries and symbols is the host's work, not the script's, so it
+    /// does not count against the CPU budget (see [`Self::on_deadline`]).
+    host_time: std::time::Duration,
 }
 
 impl HostState {
@@ -34,6 +40,20 @@ impl HostState {
                 hit: false,
             },
             rng: seed(),
+            stacks: None,
+            host_time: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The epoch deadline passed: extend it by the ticks the host spent in
+    /// `host.stack` since the last time (epochs advance every `tick`), or
+    /// interrupt the handler if there are none.
+    pub fn on_deadline(&mut self, tick: std::time::Duration) -> wasmtime::UpdateDeadline {
+        let owed = self.host_time.as_nanos() / tick.as_nanos().max(1);
+        self.host_time = std::time::Duration::ZERO;
+        match u64::try_from(owed) {
+            Ok(ticks) if ticks > 0 => wasmtime::UpdateDeadline::Continue(ticks),
+            _ => wasmtime::UpdateDeadline::Interrupt,
         }
     }
 
@@ -162,5 +182,37 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         HOST_RANDOM,
         |mut caller: Caller<'_, HostState>| -> i64 { caller.data_mut().next_random() as i64 },
     )?;
+    linker.func_wrap(HOST_MODULE, HOST_STACK, stack)?;
     Ok(())
+}
+
+/// `host.stack`: see [`wasmtap_abi::wasm::HOST_STACK`].
+#[expect(clippy::too_many_arguments, reason = "the import's Wasm signature")]
+fn stack(
+    mut caller: Caller<'_, HostState>,
+    op: i32,
+    pid: i64,
+    value: i64,
+    in_ptr: i32,
+    in_len: i32,
+    out_ptr: i32,
+    out_cap: i32,
+) -> wasmtime::Result<i32> {
+    let memory = memory_of(&caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    let input = guest_bytes(data, in_ptr as u32, in_len as u32)
+        .ok_or_else(|| wasmtime::Error::msg("host.stack input outside memory"))?;
+    let started = std::time::Instant::now();
+    let stacks = state.stacks.get_or_insert_with(Default::default);
+    let text = stacks.op(op, pid as u32, value as u64, input);
+    state.host_time += started.elapsed();
+    let len = i32::try_from(text.len()).unwrap_or(i32::MAX);
+    if len <= out_cap {
+        let start = out_ptr as u32 as usize;
+        let out = data
+            .get_mut(start..start + text.len())
+            .ok_or_else(|| wasmtime::Error::msg("host.stack output outside memory"))?;
+        out.copy_from_slice(text.as_bytes());
+    }
+    Ok(len)
 }

@@ -225,6 +225,8 @@ impl Sandbox {
         store.limiter(|s| &mut s.limiter);
         let deadline_ticks = self.deadline_ticks();
         store.set_epoch_deadline(deadline_ticks);
+        let tick = self.config.epoch_tick;
+        store.epoch_deadline_callback(move |mut ctx| Ok(ctx.data_mut().on_deadline(tick)));
 
         let inst_err = |store: &Store<HostState>, e: wasmtime::Error| {
             if store.data().limiter.hit {

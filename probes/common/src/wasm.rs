@@ -49,6 +49,15 @@ pub const HOST_NOW_NS: &str = "now_ns";
 /// Host import `() -> i64`: 64 random bits.
 pub const HOST_RANDOM: &str = "random";
 
+/// Host import `(op: i32, pid: i64, value: i64, in_ptr: i32, in_len: i32,
+/// out_ptr: i32, out_cap: i32) -> i32`: the one entry point for stacks and
+/// symbols (ops in [`stack`]). The host reads `in_len` bytes at `in_ptr`,
+/// computes the op's text and returns its length; it writes the text at
+/// `out_ptr` only when it fits in `out_cap` bytes, so the guest retries
+/// with a larger buffer when the result is longer. One call formats a
+/// whole stack.
+pub const HOST_STACK: &str = "stack";
+
 /// A value type in a runtime function signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ty {
@@ -148,6 +157,10 @@ pub const RUNTIME_FUNCS: &[RuntimeFunc] = &[
     f("iter_key_i64", &[I32, I32], &[I64]),
     f("iter_key_str", &[I32, I32], &[I64]),
     f("iter_end", &[I32], &[]),
+    // Stacks and symbols: (op, pid, value, input) -> string; see [`stack`].
+    // With [`stack::PRINT`] set in op the text goes to the output (or the
+    // open builder) and the result is "".
+    f("stack_op", &[I32, I64, I64, I64], &[I64]),
     // Syscall decoding (`argstr`, `retstr`, tapset `*_str` variables):
     // (value, kind): appends `value` rendered as [`crate::sysarg::ArgKind`]
     // `kind` to the innermost open builder.
@@ -165,6 +178,37 @@ pub const RUNTIME_FUNCS: &[RuntimeFunc] = &[
     // (value, kind): stap's `retstr`: `-2 (ENOENT)`, or the value.
     f("sys_retstr", &[I64, I32], &[I64]),
 ];
+
+/// Operations of `stack_op` and of the host's [`HOST_STACK`] import. A
+/// stack value is stap's: hex return addresses (`0x4005d4`) separated by
+/// spaces, innermost first. `pid` names the process whose memory maps give
+/// user addresses meaning (0 when the probe has no process).
+pub mod stack {
+    /// Input: a `UserRegsStack` slot of the record. Unwinds it (DWARF CFI,
+    /// then frame pointers) and gives the stack value; the host also notes
+    /// the process's mappings so the frames can be named after it exits.
+    pub const USER_UNWIND: i32 = 1;
+    /// Input: a `KernelStack` slot. Gives the stack value.
+    pub const KERNEL_STACK: i32 = 2;
+    /// Input: a user stack value. One line per frame in stap's layout:
+    /// ` 0x4005d4 : main+0x24/0x40 [/usr/bin/prog]`.
+    pub const USER_FRAMES: i32 = 3;
+    /// Input: a kernel stack value; lines like [`USER_FRAMES`], module
+    /// `kernel`.
+    pub const KERNEL_FRAMES: i32 = 4;
+    /// `value`: a user address. Its symbol name, or the address in hex.
+    pub const USYMNAME: i32 = 5;
+    /// `value`: a user address. `symbol+0xoff/0xsize [module]`.
+    pub const USYMDATA: i32 = 6;
+    /// `value`: a user address. The path of the module it is in.
+    pub const UMODNAME: i32 = 7;
+    /// `value`: a kernel address. Its symbol name, or the address in hex.
+    pub const SYMNAME: i32 = 8;
+    /// `value`: a kernel address. `symbol+0xoff/0xsize [kernel]`.
+    pub const SYMDATA: i32 = 9;
+    /// Flag for `stack_op`: print the text instead of returning it.
+    pub const PRINT: i32 = 0x100;
+}
 
 /// Kinds of map values, for `map_new`.
 pub mod value_kind {
