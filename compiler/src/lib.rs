@@ -3,6 +3,8 @@
 //! The passes run in this order ([`compile`] lists them):
 //! 1. **parse** ([`syntax::parse`]): preprocess `%( %)` conditionals, lex,
 //!    parse into the [`syntax::ast`].
+//!    Then probe aliases and point conditions are rewritten into plain
+//!    probes ([`passes::aliases`]).
 //! 2. **resolve** ([`passes::resolve`]): expand probe points against a
 //!    [`Catalog`] into concrete probes; then **check** ([`passes::types`]):
 //!    names and types, inferred across the whole script.
@@ -46,6 +48,12 @@ pub struct CompileOptions {
     /// Bytes the kernel copies for each user string (`user_string`,
     /// tapset strings, `argstr`). Default 256; stap's MAXSTRINGLEN is 128.
     pub capture_string_bytes: u16,
+    /// stap's MAXSTRINGLEN: strings hold at most this many bytes minus one.
+    /// Default 1024 (stap: 128).
+    pub max_string_len: u32,
+    /// stap's MAXMAPENTRIES: entries of an array declared without a size;
+    /// one more is a run-time error. Default 2048, as stap.
+    pub max_map_entries: u32,
 }
 
 impl Default for CompileOptions {
@@ -54,6 +62,8 @@ impl Default for CompileOptions {
             args: Vec::new(),
             target_pid: None,
             capture_string_bytes: 256,
+            max_string_len: 1024,
+            max_map_entries: 2048,
         }
     }
 }
@@ -127,7 +137,10 @@ pub fn check(
     catalog: &dyn Catalog,
     options: &CompileOptions,
 ) -> Result<Checked, Vec<Diagnostic>> {
-    let script = parse(source, catalog, options)?;
+    let mut script = parse(source, catalog, options)?;
+    // Aliases and point conditions become plain probes before anything
+    // looks at probe points.
+    passes::aliases::expand(&mut script)?;
     // Resolution first: the checker needs each probe's variables.
     let probes = passes::resolve::resolve(&script, catalog)?;
     let typed = passes::types::check(&script, &probes, catalog)?;

@@ -79,6 +79,9 @@ pub(crate) fn push_literal(
 struct Loop {
     break_depth: u32,
     continue_depth: u32,
+    /// `try` blocks open outside the loop; leaving the loop leaves the
+    /// ones opened since.
+    tries: usize,
 }
 
 struct Gen<'a, 'l> {
@@ -91,6 +94,8 @@ struct Gen<'a, 'l> {
     named: HashMap<String, u32>,
     depth: u32,
     loops: Vec<Loop>,
+    /// Block depth of the `catch` label of each enclosing `try`.
+    tries: Vec<u32>,
     plan: Option<PlanBuilder>,
     errors: Vec<Diagnostic>,
     sites: Vec<(u32, Span)>,
@@ -120,6 +125,7 @@ impl<'a, 'l> Gen<'a, 'l> {
             named,
             depth: 0,
             loops: Vec::new(),
+            tries: Vec::new(),
             plan,
             errors: Vec::new(),
             sites: Vec::new(),
@@ -189,11 +195,83 @@ impl<'a, 'l> Gen<'a, 'l> {
             .i64_or();
     }
 
-    /// Raises a run-time error with the string on the stack.
+    /// Raises a run-time error with the string on the stack. Inside a
+    /// `try` the runtime records it and returns, and the code goes on at
+    /// the `catch`; outside, it never returns.
     fn raise(&mut self, span: Span) {
         self.site(span);
-        let error = self.l.host_error;
-        self.ins().call(error).unreachable();
+        if !self.l.has_try {
+            let error = self.l.host_error;
+            self.ins().call(error).unreachable();
+            return;
+        }
+        self.rt("error_raise");
+        self.propagate();
+    }
+
+    /// Leaves for the innermost `catch` (or, in a function, returns to the
+    /// caller, which checks in turn) once an error was caught.
+    fn propagate(&mut self) {
+        if let Some(&catch) = self.tries.last() {
+            let label = self.depth - catch;
+            self.ins().br(label);
+        } else if let Scope::Function(_) = self.scope {
+            self.ins().i64_const(0).return_();
+        } else {
+            // Outside any `try` the runtime never returns from an error.
+            self.ins().unreachable();
+        }
+    }
+
+    /// After a call or statement that may have raised a caught error:
+    /// propagates it. Needed only where an error can be caught, inside a
+    /// `try` or a function (which a `try` may have called).
+    fn check_caught(&mut self) {
+        let may_catch =
+            !self.tries.is_empty() || (self.l.has_try && matches!(self.scope, Scope::Function(_)));
+        if !may_catch {
+            return;
+        }
+        self.rt("err_pending");
+        self.open(BlockType::Empty, b'i');
+        self.propagate();
+        self.close();
+    }
+
+    /// Leaves the `try` blocks opened after the first `keep`.
+    fn leave_tries(&mut self, keep: usize) {
+        for _ in keep..self.tries.len() {
+            self.rt("try_leave");
+        }
+    }
+
+    /// `try { body } catch (var) { handler }`:
+    /// block $done { block $catch { try_enter; body; try_leave; br $done }
+    /// var = try_catch(); handler }
+    fn try_catch(&mut self, body: &Block, var: Option<&Ident>, handler: &Block) {
+        self.open(BlockType::Empty, b'b');
+        let done = self.depth;
+        self.open(BlockType::Empty, b'b');
+        self.rt("try_enter");
+        self.tries.push(self.depth);
+        self.block(body);
+        self.tries.pop();
+        self.rt("try_leave");
+        let label = self.depth - done;
+        self.ins().br(label);
+        self.close();
+        self.rt("try_catch");
+        match var {
+            Some(var) => {
+                let local = self.local(&var.name);
+                self.ins().local_set(local);
+            }
+            None => {
+                self.ins().drop();
+            }
+        }
+        self.block(handler);
+        self.close();
     }
 
     fn raise_literal(&mut self, message: &str, span: Span) {
@@ -270,10 +348,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                 } else {
                     target.continue_depth
                 };
+                let tries = target.tries;
+                self.leave_tries(tries);
                 let label = self.depth - depth;
                 self.ins().br(label);
             }
             StmtKind::Next => {
+                self.leave_tries(0);
                 self.ins().return_();
             }
             StmtKind::Return(value) => {
@@ -286,19 +367,20 @@ impl<'a, 'l> Gen<'a, 'l> {
                     }
                     (None, Scope::Probe(_)) => {}
                 }
+                self.leave_tries(0);
                 self.ins().return_();
             }
             StmtKind::Delete(target) => self.delete(target),
-            StmtKind::Try { body, .. } => {
-                // Without a way to unwind into the catch block yet, an error
-                // inside `try` still ends the script; the body runs as is.
-                self.error(
-                    Diagnostic::error("try/catch is not supported yet", stmt.span, "unsupported")
-                        .with_hint("check the condition before the operation that may fail"),
-                );
-                self.block(body);
-            }
+            StmtKind::Try {
+                body,
+                catch_var,
+                catch_body,
+            } => self.try_catch(body, catch_var.as_ref(), catch_body),
             StmtKind::Empty => {}
+        }
+        // Errors the runtime raised inside this statement (a full array...).
+        if !matches!(stmt.kind, StmtKind::Block(_) | StmtKind::Empty) {
+            self.check_caught();
         }
     }
 
@@ -324,6 +406,7 @@ impl<'a, 'l> Gen<'a, 'l> {
         self.loops.push(Loop {
             break_depth,
             continue_depth: self.depth,
+            tries: self.tries.len(),
         });
         self.stmt(body);
         self.loops.pop();
@@ -399,6 +482,7 @@ impl<'a, 'l> Gen<'a, 'l> {
         self.loops.push(Loop {
             break_depth,
             continue_depth: self.depth,
+            tries: self.tries.len(),
         });
         self.stmt(&f.body);
         self.loops.pop();
@@ -1167,6 +1251,7 @@ impl<'a, 'l> Gen<'a, 'l> {
             let index = self.l.first_function + f as u32;
             self.site(span);
             self.ins().call(index);
+            self.check_caught();
             return Some(function.ret.ty.unwrap_or(Ty::Long));
         }
         let builtin = symbols::builtin(&name.name)?;
