@@ -408,3 +408,9 @@ pub extern "C" fn try_catch() -> i64 {
 pub extern "C" fn global_dump(name: i64, kind: i32, value: i64) {
     with(|rt| rt.global_dump(s(name), kind, value))
 }
+
+/// `(table, subject)`: 1 if the compiled pattern matches (`=~`).
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn regex_match(table: i64, subject: i64) -> i64 {
+    crate::regex::matches(s(table).bytes(), s(subject).bytes()) as i64
+}

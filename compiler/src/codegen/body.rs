@@ -1035,7 +1035,32 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.ins().i64_extend_i32_u();
                 Some(Ty::Long)
             }
-            Match | NotMatch => None,
+            Match | NotMatch => {
+                self.expr(lhs);
+                let ExprKind::Str(pattern) = &rhs.kind else {
+                    return None;
+                };
+                match super::regex::compile(pattern) {
+                    Ok(table) => self.literal(&table),
+                    Err(why) => {
+                        self.error(Diagnostic::error(why, rhs.span, "this pattern"));
+                        return None;
+                    }
+                }
+                // The runtime takes (table, subject).
+                let subject = self.temp(ValType::I64);
+                let table = self.temp(ValType::I64);
+                self.ins()
+                    .local_set(table)
+                    .local_set(subject)
+                    .local_get(table)
+                    .local_get(subject);
+                self.rt("regex_match");
+                if op == NotMatch {
+                    self.ins().i64_eqz().i64_extend_i32_u();
+                }
+                Some(Ty::Long)
+            }
             _ => {
                 self.expr(lhs);
                 self.expr(rhs);
@@ -1379,6 +1404,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                     return Some(Ty::Str);
                 }
                 self.user_string(index, span)
+            }
+            "string_quoted" => {
+                // stap: text_strn(s, 0, quoted, no ellipsis).
+                self.expr(&args[0]);
+                self.ins().i64_const(0).i64_const(1).i64_const(0);
+                self.rt("text_strn");
+                Some(Ty::Str)
             }
             "target" => {
                 let pid = self.l.options.target_pid.unwrap_or(0) as i64;

@@ -9,6 +9,7 @@
 //! functions read context too.
 
 mod body;
+pub mod regex;
 
 use std::collections::{BTreeSet, HashMap};
 

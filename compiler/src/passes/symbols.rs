@@ -126,6 +126,8 @@ pub const BUILTINS: &[Builtin] = &[
         Runtime,
     ),
     b("tokenize", Some(&[Str, Str]), Some(Str), Runtime),
+    b("strpos", Some(&[Str, Str]), Some(Long), Runtime),
+    b("string_quoted", Some(&[Str]), Some(Str), Special),
 ];
 
 /// Looks up a builtin by name.

@@ -960,11 +960,28 @@ impl<'a> Checker<'a> {
             Match | NotMatch => {
                 self.expect(lhs, scope, Ty::Str, "the left side of '=~'");
                 self.expect(rhs, scope, Ty::Str, "the regular expression");
-                self.error(Diagnostic::error(
-                    "regular expressions are not supported yet",
-                    rhs.span,
-                    "unsupported",
-                ));
+                match &rhs.kind {
+                    ExprKind::Str(pattern) => {
+                        if let Err(why) = crate::codegen::regex::compile(pattern) {
+                            self.error(
+                                Diagnostic::error(
+                                    format!("invalid regular expression: {why}"),
+                                    rhs.span,
+                                    "this pattern",
+                                )
+                                .with_hint("patterns are POSIX extended regular expressions"),
+                            );
+                        }
+                    }
+                    _ => self.error(
+                        Diagnostic::error(
+                            "the regular expression must be a string literal",
+                            rhs.span,
+                            "not a literal",
+                        )
+                        .with_hint("stap compiles patterns before the run: write it in quotes"),
+                    ),
+                }
                 Some(Ty::Long)
             }
             _ => {

@@ -165,7 +165,18 @@ pub const RUNTIME_FUNCS: &[RuntimeFunc] = &[
     // (name, kind, value): prints a global written but never read; see
     // [`dump_kind`].
     f("global_dump", &[I64, I32, I64], &[]),
+    // (table, subject) -> 1 if the DFA table (a string value pointing at
+    // the script's constant data, built by the compiler) matches anywhere.
+    f("regex_match", &[I64, I64], &[I64]),
 ];
+
+/// Per-state flags of a regex DFA table (see `regex_match`).
+pub mod regex_flag {
+    /// Reaching this state means the pattern matched.
+    pub const MATCH: u8 = 1;
+    /// No match can follow from this state.
+    pub const DEAD: u8 = 2;
+}
 
 /// Kinds for `global_dump`.
 pub mod dump_kind {
