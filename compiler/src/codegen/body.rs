@@ -18,7 +18,7 @@ use crate::{
     passes::{
         resolve::ProbeKind,
         symbols::{self, ContextField, ProbeVar, Ty},
-        types::{Name, Scope, lookup},
+        types::{self, Name, Scope, lookup},
     },
     plan::{Capture, PlanBuilder},
     span::Span,
@@ -316,6 +316,17 @@ impl<'a, 'l> Gen<'a, 'l> {
                 cond,
                 then,
                 otherwise,
+            } if let Some(live) = self.defined(cond) => {
+                if live {
+                    self.stmt(then);
+                } else if let Some(o) = otherwise {
+                    self.stmt(o);
+                }
+            }
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
             } => {
                 self.cond(cond);
                 self.open(BlockType::Empty, b'i');
@@ -549,6 +560,11 @@ impl<'a, 'l> Gen<'a, 'l> {
         )
     }
 
+    /// `@defined(...)` conditions, decided for this probe.
+    fn defined(&self, cond: &Expr) -> Option<bool> {
+        types::defined(cond, self.l.probes, self.l.catalog, self.scope)
+    }
+
     fn global_index(&self, name: &str) -> Option<usize> {
         self.l.typed.global(name).map(|(g, _)| g)
     }
@@ -626,6 +642,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                 cond,
                 then,
                 otherwise,
+            } if let Some(live) = self.defined(cond) => {
+                self.expr(if live { then } else { otherwise })
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
             } => {
                 self.cond(cond);
                 self.open(BlockType::Result(ValType::I64), b'i');
@@ -682,7 +705,11 @@ impl<'a, 'l> Gen<'a, 'l> {
                 );
                 None
             }
-            ExprKind::AtCall { .. } => None,
+            ExprKind::AtCall { .. } => {
+                let value = self.defined(e)?;
+                self.ins().i64_const(i64::from(value));
+                Some(Ty::Long)
+            }
         }
     }
 
