@@ -42,6 +42,14 @@ pub(crate) fn handler(
     let kind = &layout.probes[probe].kind;
     let plan = kind.is_kernel().then(|| PlanBuilder::new(&layout.context));
     let mut g = Gen::new(layout, statics, Scope::Probe(probe), 0, plan);
+    if matches!(kind, ProbeKind::End { .. } | ProbeKind::Error { .. }) {
+        // After abort() (exit flag 2) stap runs neither `error` nor `end`.
+        let exit = layout.g_exit;
+        g.ins().global_get(exit).i32_const(2).i32_eq();
+        g.open(BlockType::Empty, b'i');
+        g.ins().return_();
+        g.close();
+    }
     g.block(body);
     g.finish(false)
 }
@@ -96,6 +104,8 @@ struct Gen<'a, 'l> {
     loops: Vec<Loop>,
     /// Block depth of the `catch` label of each enclosing `try`.
     tries: Vec<u32>,
+    /// An output call is being built into a string (see `special`).
+    buffering: bool,
     plan: Option<PlanBuilder>,
     errors: Vec<Diagnostic>,
     sites: Vec<(u32, Span)>,
@@ -126,6 +136,7 @@ impl<'a, 'l> Gen<'a, 'l> {
             depth: 0,
             loops: Vec::new(),
             tries: Vec::new(),
+            buffering: false,
             plan,
             errors: Vec::new(),
             sites: Vec::new(),
@@ -227,15 +238,19 @@ impl<'a, 'l> Gen<'a, 'l> {
     /// propagates it. Needed only where an error can be caught, inside a
     /// `try` or a function (which a `try` may have called).
     fn check_caught(&mut self) {
-        let may_catch =
-            !self.tries.is_empty() || (self.l.has_try && matches!(self.scope, Scope::Function(_)));
-        if !may_catch {
+        if !self.may_catch() {
             return;
         }
         self.rt("err_pending");
         self.open(BlockType::Empty, b'i');
         self.propagate();
         self.close();
+    }
+
+    /// Whether an error raised here may be caught rather than end the
+    /// handler: inside a `try`, or in a function (a `try` may call it).
+    fn may_catch(&self) -> bool {
+        !self.tries.is_empty() || (self.l.has_try && matches!(self.scope, Scope::Function(_)))
     }
 
     /// Leaves the `try` blocks opened after the first `keep`.
@@ -1366,6 +1381,19 @@ impl<'a, 'l> Gen<'a, 'l> {
 
     fn special(&mut self, name: &str, args: &[Expr], span: Span) -> Option<Ty> {
         match name {
+            "printf" | "print" | "println" | "printd" | "printdln"
+                if self.may_catch() && !self.buffering =>
+            {
+                // Where an error may be caught, a statement's output must
+                // appear whole or not at all: build it, then write it.
+                self.buffering = true;
+                self.rt("fmt_begin");
+                self.special(name, args, span);
+                self.rt("fmt_end");
+                self.rt("fmt_lit");
+                self.buffering = false;
+                None
+            }
             "printf" => {
                 self.printf(args);
                 None
@@ -1431,6 +1459,16 @@ impl<'a, 'l> Gen<'a, 'l> {
                     return Some(Ty::Str);
                 }
                 self.user_string(index, span)
+            }
+            "text_strn" => {
+                // stap's text_strn(s, len, quoted); a quoted string cut
+                // short gets "..." after its closing quote.
+                for arg in args {
+                    self.expr(arg);
+                }
+                self.ins().i64_const(0);
+                self.rt("text_strn");
+                Some(Ty::Str)
             }
             "string_quoted" => {
                 // stap: text_strn(s, 0, quoted, no ellipsis).

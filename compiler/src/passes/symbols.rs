@@ -119,12 +119,7 @@ pub const BUILTINS: &[Builtin] = &[
     b("isdigit", Some(&[Str]), Some(Long), Runtime),
     b("stringat", Some(&[Str, Long]), Some(Long), Runtime),
     b("text_str", Some(&[Str]), Some(Str), Runtime),
-    b(
-        "text_strn",
-        Some(&[Str, Long, Long, Long]),
-        Some(Str),
-        Runtime,
-    ),
+    b("text_strn", Some(&[Str, Long, Long]), Some(Str), Special),
     b("tokenize", Some(&[Str, Str]), Some(Str), Runtime),
     b("strpos", Some(&[Str, Str]), Some(Long), Runtime),
     b("string_quoted", Some(&[Str]), Some(Str), Special),

@@ -684,14 +684,22 @@ impl<'a> Checker<'a> {
             },
             Some(Name::Global(g)) => {
                 if self.typed.globals[g].is_array() {
-                    self.error(
-                        Diagnostic::error(
-                            format!("'{}' is an array; index it", ident.name),
-                            ident.span,
-                            "array used as a scalar",
-                        )
-                        .with_hint(format!("write {}[key]", ident.name)),
-                    );
+                    let mut diagnostic = Diagnostic::error(
+                        format!("'{}' is an array; index it", ident.name),
+                        ident.span,
+                        "array used as a scalar",
+                    )
+                    .with_hint(format!("write {}[key]", ident.name));
+                    // Name the other place too: where it was indexed.
+                    let indexed = self.typed.globals[g]
+                        .keys
+                        .iter()
+                        .flatten()
+                        .find_map(|k| k.origin);
+                    if let Some(span) = indexed {
+                        diagnostic = diagnostic.with_secondary(span, "used as an array here");
+                    }
+                    self.error(diagnostic);
                     return None;
                 }
                 Some(SlotRef::GlobalValue(g))
@@ -1037,6 +1045,11 @@ impl<'a> Checker<'a> {
                 Some(Ty::Long)
             }
             AssignOp::Set => {
+                if !matches!(target.kind, ExprKind::Var(_) | ExprKind::Index { .. }) {
+                    // Reports "cannot assign to this expression".
+                    self.lvalue(target, scope, Ty::Long, target.span);
+                    return None;
+                }
                 let current = self.lvalue_type(target, scope);
                 let ty = self.expr(value, scope, current)?;
                 if ty == Ty::Stats {
