@@ -8,12 +8,19 @@ repetitions, for CI smoke tests.
 
 Scenarios (issue 2): start-to-exit of a begin-only script; start-to-attached
 of the openat trace; events/s and loss through the openat printf path.
+
+Language scenarios (issue 3, `--lang` runs only these; no root needed):
+compile time of a generated 500-line script with `-p 4`, cold (empty
+module cache) and cached; run time of a handler-heavy begin script (1M
+array updates, 1M sprintf) against the same logic in plain Rust, as a
+ratio. They go into their own section of BENCHMARKS.md.
 """
 import json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WASMTAP = os.environ.get("WASMTAP_BIN", os.path.join(ROOT, "target/release/wasmtap"))
 QUICK = "--quick" in sys.argv
+LANG_ONLY = "--lang" in sys.argv
 REPS = 3 if QUICK else 10
 OPENS = 20_000 if QUICK else 200_000
 
@@ -90,8 +97,131 @@ def summary(values):
         return None
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
+LANG_MARKER = "## Language (issue 3)"
+
+# The same logic as the two wasmtap scripts below, in plain Rust.
+NATIVE_RS = r"""
+use std::{collections::HashMap, fmt::Write, time::Instant};
+fn main() {
+    let mode = std::env::args().nth(1).unwrap();
+    let start = Instant::now();
+    if mode == "array" {
+        let mut a: HashMap<i64, i64> = HashMap::new();
+        for i in 0..1_000_000i64 { *a.entry(i % 1000).or_insert(0) += i; }
+        println!("{}", a[&7]);
+    } else {
+        let mut n = 0usize;
+        let mut s = String::new();
+        for i in 0..1_000_000i64 { s.clear(); write!(s, "{}-{}", i, "x").unwrap(); n += s.len(); }
+        println!("{}", n);
+    }
+    eprintln!("{}", start.elapsed().as_secs_f64());
+}
+"""
+
+ARRAY_STP = """global a
+probe begin { for (i = 0; i < 1000000; i++) a[i % 1000] += i; println(a[7]); exit() }
+"""
+SPRINTF_STP = """probe begin { n = 0; for (i = 0; i < 1000000; i++) n += strlen(sprintf("%d-%s", i, "x")); println(n); exit() }
+"""
+
+
+def script_500_lines():
+    """A 500-line script using most of the language: functions, globals,
+    arrays, statistics, foreach, printf, try/catch, regex."""
+    out = ["global counts, names, lat, total"]
+    for f in range(35):
+        out += [
+            f"function f{f}(x, s:string) {{",
+            f"  if (x > {f}) total += x; else total -= x",
+            f"  counts[s, x % 7] += {f}",
+            f"  lat[s] <<< x * {f + 1}",
+            f"  try {{ y = x / (x - {f}) }} catch (m) {{ names[x] = m }}",
+            f"  return s =~ \"^a[0-9]+\" ? strlen(s) + {f} : x",
+            "}",
+        ]
+    for p in range(60):
+        out += [
+            f"probe timer.ms({100 + p}) {{",
+            f"  v = f{p % 35}({p}, sprintf(\"a%d\", {p}))",
+            f"  printf(\"%d %s %5d\\n\", v, names[{p}], @count(lat[\"a{p}\"]))",
+            "}",
+        ]
+    out += ["probe end {", "  foreach ([s, k] in counts- limit 10) printf(\"%s %d %d\\n\", s, k, counts[s, k])"]
+    while len(out) < 498:
+        out.append(f"  total += {len(out)}")
+    out += ["  print(@hist_log(lat[\"a1\"]))", "}"]
+    return "\n".join(out) + "\n"
+
+
+def language_rows(work):
+    rows = {}
+    script = os.path.join(work, "big.stp")
+    with open(script, "w") as f:
+        f.write(script_500_lines())
+    lines = script_500_lines().count("\n")
+    cold, cached = [], []
+    for _ in range(REPS):
+        cache = tempfile.mkdtemp()
+        env = dict(os.environ, XDG_CACHE_HOME=cache)
+        for bucket in (cold, cached):
+            start = time.perf_counter()
+            subprocess.run([WASMTAP, "-p", "4", script], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            bucket.append(time.perf_counter() - start)
+        shutil.rmtree(cache, ignore_errors=True)
+    rows[f"compile {lines}-line script, -p 4, cold cache (s)"] = (summary(cold), None)
+    rows[f"compile {lines}-line script, -p 4, cached (s)"] = (summary(cached), None)
+
+    native = os.path.join(work, "native")
+    subprocess.run(["rustc", "-O", "-o", native, "-"], input=NATIVE_RS.encode(), check=True)
+    baseline = summary([timed([WASMTAP, "-e", "probe begin { exit() }"]) for _ in range(REPS)])
+    for name, text, mode in (("1M array updates", ARRAY_STP, "array"), ("1M sprintf", SPRINTF_STP, "sprintf")):
+        path = os.path.join(work, mode + ".stp")
+        with open(path, "w") as f:
+            f.write(text)
+        ours = [timed([WASMTAP, "--handler-budget-ms", "60000", path]) - baseline["median"]
+                for _ in range(REPS)]
+        theirs = [float(subprocess.run([native, mode], capture_output=True, text=True).stderr)
+                  for _ in range(REPS)]
+        rows[f"begin script, {name}, minus start-up (s) vs plain Rust"] = (summary(ours), summary(theirs))
+    return rows
+
+
+def language_section(rows):
+    lines = [
+        LANG_MARKER,
+        "",
+        f"Generated by `scripts/bench.py --lang` on {platform.node()} ({os.cpu_count()} CPUs), "
+        f"{time.strftime('%Y-%m-%d')}, {REPS} repetitions. The reference column is the same "
+        "logic in plain Rust (`rustc -O`, std HashMap and `write!`), timed inside the program; "
+        "wasmtap's time is the whole run minus the median run of `probe begin { exit() }`.",
+        "",
+        "| scenario | wasmtap median (min-max) | reference median (min-max) | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    fmt = lambda s: "-" if s is None else f"{s['median']:.4g} ({s['min']:.4g}-{s['max']:.4g})"
+    for name, (a, b) in rows.items():
+        ratio = f"{a['median'] / b['median']:.3g}" if a and b and b["median"] else "-"
+        lines.append(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_language_section(text):
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    head = old.split(LANG_MARKER)[0].rstrip("\n")
+    open(path, "w").write(head + "\n\n" + text)
+
 
 def main():
+    if LANG_ONLY:
+        work = tempfile.mkdtemp()
+        text = language_section(language_rows(work))
+        if not QUICK:
+            write_language_section(text)
+        print(text)
+        return
     have_bpftrace = ensure_bpftrace()
     work = tempfile.mkdtemp()
     workload = os.path.join(work, "openloop")
@@ -172,8 +302,11 @@ def main():
         ratio = f"{a['median'] / b['median']:.3g}" if a and b and b["median"] else "-"
         lines.append(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio} |")
     text = "\n".join(lines) + "\n"
+    lang_text = language_section(language_rows(work))
     if not QUICK:
         open(os.path.join(ROOT, "BENCHMARKS.md"), "w").write(text)
+        write_language_section(lang_text)
+    text += "\n" + lang_text
     os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
     json.dump(rows, open(os.path.join(ROOT, "target/bench.json"), "w"), indent=1)
     print(text)

@@ -487,7 +487,7 @@ fn dump_body(layout: &Layout, statics: &mut Statics) -> Function {
     let mut f = Function::new([]);
     let mut ins = f.instructions();
     for (g, global) in layout.typed.globals.iter().enumerate() {
-        if !(global.written && !global.read) {
+        if !global.written || global.read {
             continue;
         }
         body::push_literal(&mut ins, layout, statics, global.name.as_bytes());
