@@ -218,8 +218,9 @@ def main():
     if LANG_ONLY:
         work = tempfile.mkdtemp()
         text = language_section(language_rows(work))
-        if not QUICK:
-            write_language_section(text)
+        # The section names its repetition count, so a quick run may
+        # update it too.
+        write_language_section(text)
         print(text)
         return
     have_bpftrace = ensure_bpftrace()
