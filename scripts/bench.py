@@ -19,7 +19,8 @@ each tracer took to attach and to stop.
 Scenarios: start-to-exit and start-to-attached; per-event overhead of
 counting every syscall by process name (and drops); printf per event
 (events/s, loss, host peak RSS); 999 Hz profiling overhead; uprobe per-hit
-overhead; compile time of a 500-line script, cold and cached; 1/4/16
+overhead; compile time of a 500-line script, cold and cached; handler-heavy
+begin scripts (1M array updates, 1M sprintf) against plain Rust; 1/4/16
 tenants of the daemon (overhead per event, memory per tenant).
 """
 import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
@@ -305,15 +306,63 @@ def uprobes(b):
     b.row(names[1], [(x - untraced) / n * 1e9 for x in a], [(x - untraced) / n * 1e9 for x in t])
 
 
+# The same logic as the two wasmtap scripts below, in plain Rust.
+NATIVE_RS = r"""
+use std::{collections::HashMap, fmt::Write, time::Instant};
+fn main() {
+    let mode = std::env::args().nth(1).unwrap();
+    let start = Instant::now();
+    if mode == "array" {
+        let mut a: HashMap<i64, i64> = HashMap::new();
+        for i in 0..1_000_000i64 { *a.entry(i % 1000).or_insert(0) += i; }
+        println!("{}", a[&7]);
+    } else {
+        let mut n = 0usize;
+        let mut s = String::new();
+        for i in 0..1_000_000i64 { s.clear(); write!(s, "{}-{}", i, "x").unwrap(); n += s.len(); }
+        println!("{}", n);
+    }
+    eprintln!("{}", start.elapsed().as_secs_f64());
+}
+"""
+
+ARRAY_STP = """global a
+probe begin { for (i = 0; i < 1000000; i++) a[i % 1000] += i; println(a[7]); exit() }
+"""
+SPRINTF_STP = """probe begin { n = 0; for (i = 0; i < 1000000; i++) n += strlen(sprintf("%d-%s", i, "x")); println(n); exit() }
+"""
+
+
+def script_500_lines():
+    """A 500-line script using most of the language: functions, globals,
+    arrays, statistics, foreach, printf, try/catch, regex."""
+    out = ["global counts, names, lat, total"]
+    for f in range(35):
+        out += [
+            f"function f{f}(x, s:string) {{",
+            f"  if (x > {f}) total += x; else total -= x",
+            f"  counts[s, x % 7] += {f}",
+            f"  lat[s] <<< x * {f + 1}",
+            f"  try {{ y = x / (x - {f}) }} catch (m) {{ names[x] = m }}",
+            f"  return s =~ \"^a[0-9]+\" ? strlen(s) + {f} : x",
+            "}",
+        ]
+    for p in range(60):
+        out += [
+            f"probe timer.ms({100 + p}) {{",
+            f"  v = f{p % 35}({p}, sprintf(\"a%d\", {p}))",
+            f"  printf(\"%d %s %5d\\n\", v, names[{p}], @count(lat[\"a{p}\"]))",
+            "}",
+        ]
+    out += ["probe end {", "  foreach ([s, k] in counts- limit 10) printf(\"%s %d %d\\n\", s, k, counts[s, k])"]
+    while len(out) < 498:
+        out.append(f"  total += {len(out)}")
+    out += ["  print(@hist_log(lat[\"a1\"]))", "}"]
+    return "\n".join(out) + "\n"
+
+
 def compile_times(b):
-    lines = ["global counts, totals"]
-    for i in range(100):
-        lines += [f"function f{i}(x) {{",
-                  f"  if (x > {i}) return x * {i} + strlen(sprintf(\"%d\", x))",
-                  "  return x - 1",
-                  "}",
-                  f"probe timer.s({i + 1}) {{ counts[{i}] += f{i}({i}); totals[\"t{i}\"] <<< {i} }}"]
-    script = "\n".join(lines) + "\nprobe begin { exit() }\n"
+    script = script_500_lines()
     path = os.path.join(b.work, "big.stp")
     open(path, "w").write(script)
     cache = os.path.join(b.work, "cache")
@@ -323,8 +372,24 @@ def compile_times(b):
         shutil.rmtree(cache, ignore_errors=True)
         cold.append(run_timed([WASMTAP, "-p", "4", path], env=env)[0])
         cached.append(run_timed([WASMTAP, "-p", "4", path], env=env)[0])
-    b.row(f"compile {len(script.splitlines())}-line script, -p4, cold cache (s)", cold)
-    b.row(f"compile {len(script.splitlines())}-line script, -p4, cached (s)", cached)
+    lines = script.count("\n")
+    b.row(f"compile {lines}-line script, -p4, cold cache (s)", cold)
+    b.row(f"compile {lines}-line script, -p4, cached (s)", cached)
+
+
+def handlers_vs_rust(b):
+    """Handler-heavy begin scripts against the same logic in plain Rust; the
+    reference sits in the bpftrace column (see the note)."""
+    native = os.path.join(b.work, "native")
+    subprocess.run(["rustc", "-O", "-o", native, "-"], input=NATIVE_RS.encode(), check=True)
+    start = statistics.median([run_timed([WASMTAP, "-e", "probe begin { exit() }"])[0] for _ in range(REPS)])
+    for name, text, mode in (("1M array updates", ARRAY_STP, "array"), ("1M sprintf", SPRINTF_STP, "sprintf")):
+        path = os.path.join(b.work, mode + ".stp")
+        open(path, "w").write(text)
+        ours = [run_timed([WASMTAP, "--handler-budget-ms", "60000", path])[0] - start for _ in range(REPS)]
+        theirs = [float(subprocess.run([native, mode], capture_output=True, text=True).stderr) for _ in range(REPS)]
+        b.row(f"begin script, {name}, minus start-up (s)", ours, theirs,
+              note="reference column: the same logic in plain Rust (rustc -O)")
 
 
 def tenants(b):
@@ -372,7 +437,7 @@ def status_kib(pid, field):
     return 0
 
 
-SCENARIOS = [startup, counting, printf_path, profiling, uprobes, compile_times, tenants]
+SCENARIOS = [startup, counting, printf_path, profiling, uprobes, compile_times, handlers_vs_rust, tenants]
 
 
 def main():

@@ -3,6 +3,8 @@
 //! The passes run in this order ([`compile`] lists them):
 //! 1. **parse** ([`syntax::parse`]): preprocess `%( %)` conditionals, lex,
 //!    parse into the [`syntax::ast`].
+//!    Then probe aliases and point conditions are rewritten into plain
+//!    probes ([`passes::aliases`]).
 //! 2. **resolve** ([`passes::resolve`]): expand probe points against a
 //!    [`Catalog`] into concrete probes; then **check** ([`passes::types`]):
 //!    names and types, inferred across the whole script.
@@ -51,6 +53,12 @@ pub struct CompileOptions {
     /// What an operator's policy forbids (the daemon, a restricted user);
     /// checked after resolution so a denied script attaches nothing.
     pub restrictions: Option<passes::restrict::Restrictions>,
+    /// stap's MAXSTRINGLEN: strings hold at most this many bytes minus one.
+    /// Default 1024 (stap: 128).
+    pub max_string_len: u32,
+    /// stap's MAXMAPENTRIES: entries of an array declared without a size;
+    /// one more is a run-time error. Default 2048, as stap.
+    pub max_map_entries: u32,
 }
 
 impl Default for CompileOptions {
@@ -60,6 +68,8 @@ impl Default for CompileOptions {
             target_pid: None,
             capture_string_bytes: 256,
             restrictions: None,
+            max_string_len: 1024,
+            max_map_entries: 2048,
         }
     }
 }
@@ -133,7 +143,10 @@ pub fn check(
     catalog: &dyn Catalog,
     options: &CompileOptions,
 ) -> Result<Checked, Vec<Diagnostic>> {
-    let script = parse(source, catalog, options)?;
+    let mut script = parse(source, catalog, options)?;
+    // Aliases and point conditions become plain probes before anything
+    // looks at probe points.
+    passes::aliases::expand(&mut script)?;
     // Resolution first: the checker needs each probe's variables.
     let probes = passes::resolve::resolve(&script, catalog)?;
     if let Some(restrictions) = &options.restrictions {

@@ -110,3 +110,49 @@ fn kernel_function_explains_why() {
     let text = errors(r#"probe kernel.function("do_sys_open") { }"#);
     assert!(text.contains("neither"), "{text}");
 }
+
+#[test]
+fn aliases_expand_to_the_points_they_name() {
+    let bundle = build(
+        "probe opens = syscall.openat, syscall.open { n = 1 }\n\
+         probe opens { printf(\"%d\\n\", n) }",
+    );
+    let names: Vec<_> = bundle
+        .probes
+        .iter()
+        .map(|p| p.resolved.name.as_str())
+        .collect();
+    assert_eq!(names, ["syscall.openat", "syscall.open"]);
+}
+
+#[test]
+fn try_catch_and_functions_that_may_raise_validate() {
+    build(
+        "function f(x) { if (x) error(\"e\"); return x / x }\n\
+         global a[2]\n\
+         probe begin { for (i = 0; i < 3; i++) { try { a[i] = f(i); printf(\"%d\\n\", i) } \
+         catch (m) { println(m); continue } } try { next } catch { } }",
+    );
+}
+
+#[test]
+fn unread_globals_are_listed_for_the_exit_printer() {
+    let bundle =
+        build("global shown, hidden\nprobe begin { hidden = 1; shown = 2; println(shown) }");
+    assert_eq!(bundle.unread_globals, ["hidden"]);
+}
+
+#[test]
+fn regex_errors_name_the_pattern() {
+    let text = errors(r#"probe begin { x = "a" =~ "(" }"#);
+    assert!(text.contains("invalid regular expression"), "{text}");
+}
+
+#[test]
+fn defined_elides_the_branch_a_probe_cannot_have() {
+    let bundle = build(
+        "probe syscall.openat, syscall.close { if (@defined($filename)) \
+         println(user_string($filename)) else println($fd) }",
+    );
+    assert_eq!(bundle.probes.len(), 2);
+}

@@ -165,6 +165,36 @@ const CORPUS: &[&str] = &[
     "probe {a?}.b {}",
 ];
 
+/// Every script of the regression corpus (`tests/fuzz_corpus/`, inputs
+/// that once were or could be trouble) and of the conformance suite goes
+/// through the whole front end and code generation: errors are fine,
+/// panics are not. proptest keeps its own failures in
+/// `proptest-regressions/`; copy a minimized one here to keep it forever.
+#[test]
+fn regression_corpus_never_panics() {
+    use wasmtap_compiler::{CompileOptions, catalog::StaticCatalog, compile};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("tests/fuzz_corpus")];
+    for kind in ["ok", "parse_err", "type_err", "run"] {
+        dirs.push(root.join("../tests/conformance").join(kind));
+    }
+    let catalog = StaticCatalog::x86_64((6, 18, 0));
+    let mut seen = 0;
+    for dir in dirs {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("dir entry").path();
+            if path.extension().is_none_or(|x| x != "stp") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).expect("read corpus file");
+            check(&source);
+            let _ = compile(&source, &catalog, &CompileOptions::default());
+            seen += 1;
+        }
+    }
+    assert!(seen > 250, "only {seen} corpus scripts found");
+}
+
 #[test]
 fn corpus_never_panics() {
     for source in CORPUS {

@@ -411,3 +411,55 @@ pub extern "C" fn iter_end(it: i32) {
 pub extern "C" fn stack_op(op: i32, pid: i64, value: i64, input: i64) -> i64 {
     with(|rt| pack(crate::stack::stack_op(rt, op, pid, value, s(input))))
 }
+
+// ---- limits, errors inside try, globals at exit ----------------------------
+
+/// `(maxstringlen, maxmapentries)`: the script's limits, set by its `init`.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn set_limits(maxstringlen: i64, maxmapentries: i64) {
+    with(|rt| rt.set_limits(maxstringlen, maxmapentries))
+}
+
+/// Raises a run-time error (caught when inside `try`).
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn error_raise(msg: i64) {
+    // The message may live in the arena; copy it out before anything moves.
+    let msg = s(msg).bytes().to_vec();
+    with(|rt| rt.fail(&msg))
+}
+
+/// Enters a `try` block.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn try_enter() {
+    with(Runtime::try_enter)
+}
+
+/// Leaves a `try` block.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn try_leave() {
+    with(Runtime::try_leave)
+}
+
+/// 1 while a caught error waits for its `catch`.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn err_pending() -> i32 {
+    with(|rt| rt.err_pending() as i32)
+}
+
+/// Leaves a `try` for its `catch`; returns the caught message.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn try_catch() -> i64 {
+    with(|rt| pack(rt.try_catch()))
+}
+
+/// `(name, kind, value)`: prints a written-but-unread global at exit.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn global_dump(name: i64, kind: i32, value: i64) {
+    with(|rt| rt.global_dump(s(name), kind, value))
+}
+
+/// `(table, subject)`: 1 if the compiled pattern matches (`=~`).
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn regex_match(table: i64, subject: i64) -> i64 {
+    crate::regex::matches(s(table).bytes(), s(subject).bytes()) as i64
+}

@@ -24,6 +24,7 @@ pub mod exports;
 pub mod fmt;
 pub mod host;
 pub mod map;
+pub mod regex;
 pub mod rt;
 pub mod stack;
 pub mod stat;

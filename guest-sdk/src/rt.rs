@@ -3,7 +3,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
-use wasmtap_abi::wasm::{stat as which, value_kind};
+use wasmtap_abi::wasm::{dump_kind, stat as which, value_kind};
 
 use crate::arena::Arena;
 use crate::fmt;
@@ -15,10 +15,9 @@ use crate::strings::{self, Tokenizer};
 /// stap's `MAXSTRINGLEN` default for wasmtap: strings hold at most one byte
 /// less (stap counts the NUL).
 pub const DEFAULT_MAXSTRINGLEN: usize = 1024;
-/// Entries an array may hold when `map_new` is given 0. More generous than
-/// stap's MAXMAPENTRIES (2048): the sandbox's memory limit is the real cap,
-/// this only turns runaway growth into stap's clear error first.
-pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+/// Entries an array may hold when `map_new` is given 0 and the script set no
+/// other default with `set_limits`: stap's MAXMAPENTRIES.
+pub const DEFAULT_MAX_ENTRIES: usize = 2048;
 /// Buffered output is handed to `host.write` once it reaches this size.
 pub const OUTPUT_FLUSH: usize = 64 * 1024;
 
@@ -29,6 +28,17 @@ pub const MSG_OVERFLOW: &[u8] = b"Array overflow, check MAXMAPENTRIES";
 pub const MSG_EMPTY: &[u8] = b"empty aggregate";
 /// stap's message for `stringat` outside the string.
 pub const MSG_POSITION: &[u8] = b"Position out of bounds";
+
+/// Orders two encoded keys part by part (ties in the printed order).
+fn key_order(a: &[u8], b: &[u8]) -> Ordering {
+    let mut i = 0;
+    loop {
+        match (map::key_part(a, i), map::key_part(b, i)) {
+            (Some(x), Some(y)) if x == y => i += 1,
+            (x, y) => return x.cmp(&y),
+        }
+    }
+}
 
 /// A string value: a pointer and a length into (Wasm) memory.
 ///
@@ -137,6 +147,15 @@ pub struct Runtime {
     iters: Vec<Option<Iter>>,
     tokenizer: Tokenizer,
     batch: Vec<u64>,
+    /// Entries of an array declared without a size.
+    default_max: usize,
+    /// The `try` blocks the script is inside, each with the number of
+    /// open `sprintf` builders when it was entered; while any is open,
+    /// run-time errors are recorded in `caught` instead of ending the
+    /// handler.
+    tries: Vec<usize>,
+    /// The first error raised inside the innermost `try`, until taken.
+    caught: Option<Vec<u8>>,
 }
 
 impl Default for Runtime {
@@ -164,7 +183,68 @@ impl Runtime {
             iters: Vec::new(),
             tokenizer: Tokenizer::default(),
             batch: Vec::new(),
+            default_max: DEFAULT_MAX_ENTRIES,
+            tries: Vec::new(),
+            caught: None,
         }
+    }
+
+    /// Sets stap's MAXSTRINGLEN (see [`Runtime::set_maxstringlen`]) and
+    /// MAXMAPENTRIES, the size of arrays declared without one; values
+    /// below 1 keep the current setting. Called by the script's `init`.
+    pub fn set_limits(&mut self, maxstringlen: i64, maxmapentries: i64) {
+        if maxstringlen > 0 {
+            self.set_maxstringlen(usize::try_from(maxstringlen).unwrap_or(usize::MAX));
+        }
+        if maxmapentries > 0 {
+            self.default_max = usize::try_from(maxmapentries).unwrap_or(usize::MAX);
+        }
+    }
+
+    // ---- run-time errors and try/catch ------------------------------------
+
+    /// Raises a run-time error: inside a `try` it is recorded (the first
+    /// one wins) and this returns, so the caller must return a neutral value
+    /// and the script branches to its `catch`; outside, the host ends the
+    /// handler and never returns here.
+    pub fn fail(&mut self, msg: &[u8]) {
+        if self.tries.is_empty() {
+            host::error(msg);
+        }
+        if self.caught.is_none() {
+            self.caught = Some(msg.to_vec());
+        }
+    }
+
+    /// Enters a `try` block.
+    pub fn try_enter(&mut self) {
+        self.tries.push(self.builders.len());
+    }
+
+    /// Leaves a `try` block normally (or by `break`/`return`/`next`).
+    pub fn try_leave(&mut self) {
+        self.tries.pop();
+    }
+
+    /// Whether an error was caught and not yet taken: the script checks it
+    /// after each statement and call inside `try` and inside functions.
+    pub fn err_pending(&self) -> bool {
+        self.caught.is_some()
+    }
+
+    /// Leaves a `try` block for its `catch`: drops what the failed
+    /// statement left half done (open `sprintf`s, a half-built key) and
+    /// takes the caught message, for `catch (msg)`.
+    pub fn try_catch(&mut self) -> Str {
+        if let Some(builders) = self.tries.pop()
+            && let Some(&start) = self.builders.get(builders)
+        {
+            self.builders.truncate(builders);
+            self.fmt_buf.truncate(start);
+        }
+        self.key.clear();
+        let msg = self.caught.take().unwrap_or_default();
+        self.temp(&msg)
     }
 
     /// Sets stap's MAXSTRINGLEN (strings then hold at most `n - 1` bytes).
@@ -189,6 +269,10 @@ impl Runtime {
         self.fmt_buf.clear();
         self.key.clear();
         self.iters.clear();
+        // A handler always leaves its `try` blocks; this only guards
+        // against an error that ended one halfway.
+        self.tries.clear();
+        self.caught = None;
     }
 
     /// Reserves `size` zeroed bytes for the life of the instance, 16-byte
@@ -363,10 +447,13 @@ impl Runtime {
     }
 
     /// stap's `stringat(s, pos)`: the byte at `pos` (as a C `char`).
-    pub fn stringat(&self, s: Str, pos: i64) -> i64 {
+    pub fn stringat(&mut self, s: Str, pos: i64) -> i64 {
         match usize::try_from(pos).ok().and_then(|p| s.bytes().get(p)) {
             Some(&b) => b as i8 as i64,
-            None => host::error(MSG_POSITION),
+            None => {
+                self.fail(MSG_POSITION);
+                0
+            }
         }
     }
 
@@ -483,7 +570,7 @@ impl Runtime {
             _ => Values::Long(Table::new(self.seed)),
         };
         let max = if max_entries <= 0 {
-            DEFAULT_MAX_ENTRIES
+            self.default_max
         } else {
             max_entries as usize
         };
@@ -557,7 +644,7 @@ impl Runtime {
             _ => Ok(()),
         });
         if r.is_err() {
-            host::error(MSG_OVERFLOW);
+            self.fail(MSG_OVERFLOW);
         }
     }
 
@@ -576,7 +663,7 @@ impl Runtime {
             _ => Ok(()),
         });
         if r.is_err() {
-            host::error(MSG_OVERFLOW);
+            self.fail(MSG_OVERFLOW);
         }
     }
 
@@ -593,7 +680,10 @@ impl Runtime {
         });
         match r {
             Ok(v) => v,
-            Err(Overflow) => host::error(MSG_OVERFLOW),
+            Err(Overflow) => {
+                self.fail(MSG_OVERFLOW);
+                0
+            }
         }
     }
 
@@ -672,7 +762,7 @@ impl Runtime {
             _ => Ok(()),
         });
         if r.is_err() {
-            host::error(MSG_OVERFLOW);
+            self.fail(MSG_OVERFLOW);
         }
     }
 
@@ -698,7 +788,10 @@ impl Runtime {
         match r {
             Some(v) => v,
             None if what == which::COUNT || what == which::SUM => 0,
-            None => host::error(MSG_EMPTY),
+            None => {
+                self.fail(MSG_EMPTY);
+                0
+            }
         }
     }
 
@@ -729,11 +822,121 @@ impl Runtime {
         });
         if let Err(msg) = r {
             self.tmp = text;
-            host::error(msg);
+            self.fail(msg);
+            return;
         }
         self.sink().extend_from_slice(&text);
         self.tmp = text;
         self.after_output();
+    }
+
+    // ---- globals printed at exit -------------------------------------------
+
+    /// Prints a global the script wrote but never read, as stap does after
+    /// the `end` probes. `kind` is [`dump_kind`]: a long or string scalar
+    /// (`value` is the value), or an array or aggregate (`value` is its map
+    /// id). Arrays print one `name[k1,k2]=v` line per element, the largest
+    /// value (or `@count`) first; strings are quoted; aggregates print
+    /// their `@count @min @max @sum @avg` summary.
+    pub fn global_dump(&mut self, name: Str, kind: i32, value: i64) {
+        let mut text = core::mem::take(&mut self.tmp);
+        text.clear();
+        let name = name.bytes();
+        match kind {
+            dump_kind::LONG => {
+                text.extend_from_slice(name);
+                text.push(b'=');
+                fmt::push_i64(&mut text, value);
+                text.push(b'\n');
+            }
+            dump_kind::STRING => {
+                // SAFETY: a string value handed in by the script.
+                let s = unsafe {
+                    Str::from_raw(
+                        value as u32 as usize as *const u8,
+                        (value as u64 >> 32) as usize,
+                    )
+                };
+                text.extend_from_slice(name);
+                text.extend_from_slice(b"=\"");
+                text.extend_from_slice(s.bytes());
+                text.extend_from_slice(b"\"\n");
+            }
+            _ => self.dump_map(&mut text, name, value as i32, kind == dump_kind::STATS),
+        }
+        self.sink().extend_from_slice(&text);
+        self.tmp = text;
+        self.after_output();
+    }
+
+    fn dump_map(&mut self, text: &mut Vec<u8>, name: &[u8], id: i32, scalar: bool) {
+        let m = self.map(id);
+        let mut rows: Vec<(&[u8], i64)> = match &m.values {
+            Values::Long(t) => t.iter().map(|(k, v)| (k, *v)).collect(),
+            Values::Str(t) => t.iter().map(|(k, _)| (k, 0)).collect(),
+            Values::Stat(t, _) => t.iter().map(|(k, v)| (k, v.count)).collect(),
+        };
+        match &m.values {
+            Values::Str(t) => rows.sort_by(|a, b| {
+                let (x, y) = (t.get(a.0), t.get(b.0));
+                y.cmp(&x).then_with(|| key_order(a.0, b.0))
+            }),
+            _ => rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| key_order(a.0, b.0))),
+        }
+        if scalar && rows.is_empty() {
+            // A scalar aggregate nothing was added to.
+            text.extend_from_slice(name);
+            text.extend_from_slice(b" @count=0 @min=0 @max=0 @sum=0 @avg=0\n");
+        }
+        for (key, _) in rows {
+            text.extend_from_slice(name);
+            if !key.is_empty() {
+                text.push(b'[');
+                let mut i = 0;
+                while let Some(part) = map::key_part(key, i) {
+                    if i > 0 {
+                        text.push(b',');
+                    }
+                    match part {
+                        KeyPart::I64(v) => fmt::push_i64(text, v),
+                        KeyPart::Str(s) => {
+                            text.push(b'"');
+                            text.extend_from_slice(s);
+                            text.push(b'"');
+                        }
+                    }
+                    i += 1;
+                }
+                text.push(b']');
+            }
+            match &m.values {
+                Values::Long(t) => {
+                    text.push(b'=');
+                    fmt::push_i64(text, t.get(key).copied().unwrap_or(0));
+                }
+                Values::Str(t) => {
+                    text.extend_from_slice(b"=\"");
+                    text.extend_from_slice(t.get(key).map_or(&[][..], |v| &v[..]));
+                    text.push(b'"');
+                }
+                Values::Stat(t, _) => {
+                    let (count, min, max, sum, avg) = t
+                        .get(key)
+                        .map_or((0, 0, 0, 0, 0), |s| (s.count, s.min, s.max, s.sum, s.avg()));
+                    for (label, v) in [
+                        (&b" @count="[..], count),
+                        (b" @min=", min),
+                        (b" @max=", max),
+                        (b" @sum=", sum),
+                        (b" @avg=", avg),
+                    ] {
+                        text.extend_from_slice(label);
+                        fmt::push_i64(text, v);
+                    }
+                }
+            }
+            text.push(b'\n');
+        }
     }
 
     // ---- iteration -------------------------------------------------------

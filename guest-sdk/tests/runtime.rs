@@ -338,3 +338,69 @@ fn reset_recovers_from_interrupted_operations() {
     rt.fmt_lit(st("x"));
     assert_eq!(rt.pending_output(), b"x");
 }
+
+#[test]
+fn errors_inside_try_are_recorded_and_taken_by_catch() {
+    let mut rt = Runtime::new();
+    let m = rt.map_new(value_kind::LONG, 1);
+    rt.try_enter();
+    rt.fmt_begin();
+    rt.fmt_lit(st("half-built sprintf"));
+    rt.key_i64(1);
+    rt.map_set_i64(m, 1);
+    rt.key_i64(2);
+    rt.map_set_i64(m, 2);
+    assert!(rt.err_pending());
+    // A second error keeps the first message.
+    rt.fail(b"second");
+    assert_eq!(text(rt.try_catch()), "Array overflow, check MAXMAPENTRIES");
+    assert!(!rt.err_pending());
+    // The open builder was dropped: output goes to the output again.
+    rt.fmt_lit(st("out"));
+    rt.flush();
+    assert_eq!(take_output(), b"out");
+    // Outside any try the error ends the handler.
+    assert_eq!(script_error(|| rt.fail(b"boom")), "boom");
+}
+
+#[test]
+fn limits_set_by_the_script() {
+    let mut rt = Runtime::new();
+    rt.set_limits(4, 2);
+    assert_eq!(text(rt.str_concat(st("abc"), st("def"))), "abc");
+    let m = rt.map_new(value_kind::LONG, 0);
+    for k in 0..2 {
+        rt.key_i64(k);
+        rt.map_set_i64(m, k);
+    }
+    rt.key_i64(9);
+    let msg = script_error(|| rt.map_set_i64(m, 9));
+    assert_eq!(msg, "Array overflow, check MAXMAPENTRIES");
+}
+
+#[test]
+fn unread_globals_print_like_stap() {
+    use wasmtap_abi::wasm::dump_kind;
+    let mut rt = Runtime::new();
+    rt.global_dump(st("n"), dump_kind::LONG, 42);
+    let a = rt.map_new(value_kind::LONG, 0);
+    for (k, v) in [("a", 1), ("b", 3), ("c", 2)] {
+        rt.key_str(st(k));
+        rt.key_i64(7);
+        rt.map_set_i64(a, v);
+    }
+    rt.global_dump(st("hits"), dump_kind::MAP, i64::from(a));
+    let s = rt.map_new(value_kind::STATS, 0);
+    rt.global_dump(st("empty"), dump_kind::STATS, i64::from(s));
+    for v in [1, 2, 6] {
+        rt.stat_add(s, v);
+    }
+    rt.global_dump(st("s"), dump_kind::STATS, i64::from(s));
+    rt.flush();
+    assert_eq!(
+        String::from_utf8(take_output()).unwrap(),
+        "n=42\nhits[\"b\",7]=3\nhits[\"c\",7]=2\nhits[\"a\",7]=1\n\
+         empty @count=0 @min=0 @max=0 @sum=0 @avg=0\n\
+         s @count=3 @min=1 @max=6 @sum=9 @avg=3\n"
+    );
+}

@@ -98,6 +98,18 @@ pub struct Args {
           value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub string_capture: u16,
 
+    /// stap's MAXSTRINGLEN: the longest string a script value holds, in
+    /// bytes (one less, as stap counts the NUL).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(2..=1 << 20))]
+    pub maxstringlen: u32,
+
+    /// stap's MAXMAPENTRIES: entries an array declared without a size
+    /// (`global a[N]`) may hold; one more is a run-time error.
+    #[arg(long, value_name = "N", default_value_t = 2048,
+          value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+    pub maxmapentries: u32,
+
     /// CPU time a handler batch may take before the script is stopped, in ms.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub handler_budget_ms: u64,
@@ -355,6 +367,8 @@ fn run_script(
         target_pid: target.as_ref().map(|t| t.pid()).or(targets.pid),
         capture_string_bytes: args.string_capture,
         restrictions: None,
+        max_string_len: args.maxstringlen,
+        max_map_entries: args.maxmapentries,
     };
     let verbose = |pass: u8, what: &str, started: Instant| {
         if args.verbose > 0 {

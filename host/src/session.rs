@@ -236,6 +236,11 @@ pub fn run(
         for probe in ordered(bundle, |k| matches!(k, ProbeKind::End { .. })) {
             run.call(Some(probe), |i| i.run_probe(probe.id));
         }
+        // stap prints the globals the script wrote but never read.
+        if !bundle.unread_globals.is_empty() {
+            let printer = bundle.probes.len() as u32;
+            run.call(None, |i| i.run_probe(printer));
+        }
         let _ = run.instance.flush();
     }
     if let Some(kernel) = &kernel {

@@ -28,8 +28,10 @@ fn quick_benchmark_produces_every_row() {
         "host peak RSS",
         "999 Hz profile: overhead",
         "uprobe: overhead per hit",
-        "compile 502-line script, -p4, cold cache",
-        "compile 502-line script, -p4, cached",
+        "compile 500-line script, -p4, cold cache",
+        "compile 500-line script, -p4, cached",
+        "begin script, 1M array updates",
+        "begin script, 1M sprintf",
         "1 tenant(s) counting getppid",
         "16 tenant(s): daemon memory per tenant",
     ] {

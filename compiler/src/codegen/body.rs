@@ -22,7 +22,7 @@ use crate::{
         resolve::ProbeKind,
         symbols::{self, ContextField, ProbeVar, Ty},
         tracepoints::TapsetAlias,
-        types::{Name, Scope, lookup},
+        types::{self, Name, Scope, lookup},
     },
     plan::{Capture, PlanBuilder},
     span::Span,
@@ -56,6 +56,14 @@ pub(crate) fn handler(
         }
     }
     let mut g = Gen::new(layout, statics, Scope::Probe(probe), 0, plan);
+    if matches!(kind, ProbeKind::End { .. } | ProbeKind::Error { .. }) {
+        // After abort() (exit flag 2) stap runs neither `error` nor `end`.
+        let exit = layout.g_exit;
+        g.ins().global_get(exit).i32_const(2).i32_eq();
+        g.open(BlockType::Empty, b'i');
+        g.ins().return_();
+        g.close();
+    }
     let span = layout.probes[probe].span;
     g.task_prologue(probe, span);
     g.tracepoint_prologue(probe, span);
@@ -96,6 +104,9 @@ pub(crate) fn push_literal(
 struct Loop {
     break_depth: u32,
     continue_depth: u32,
+    /// `try` blocks open outside the loop; leaving the loop leaves the
+    /// ones opened since.
+    tries: usize,
 }
 
 struct Gen<'a, 'l> {
@@ -108,6 +119,10 @@ struct Gen<'a, 'l> {
     named: HashMap<String, u32>,
     depth: u32,
     loops: Vec<Loop>,
+    /// Block depth of the `catch` label of each enclosing `try`.
+    tries: Vec<u32>,
+    /// An output call is being built into a string (see `special`).
+    buffering: bool,
     plan: Option<PlanBuilder>,
     errors: Vec<Diagnostic>,
     sites: Vec<(u32, Span)>,
@@ -137,6 +152,8 @@ impl<'a, 'l> Gen<'a, 'l> {
             named,
             depth: 0,
             loops: Vec::new(),
+            tries: Vec::new(),
+            buffering: false,
             plan,
             errors: Vec::new(),
             sites: Vec::new(),
@@ -206,11 +223,87 @@ impl<'a, 'l> Gen<'a, 'l> {
             .i64_or();
     }
 
-    /// Raises a run-time error with the string on the stack.
+    /// Raises a run-time error with the string on the stack. Inside a
+    /// `try` the runtime records it and returns, and the code goes on at
+    /// the `catch`; outside, it never returns.
     fn raise(&mut self, span: Span) {
         self.site(span);
-        let error = self.l.host_error;
-        self.ins().call(error).unreachable();
+        if !self.l.has_try {
+            let error = self.l.host_error;
+            self.ins().call(error).unreachable();
+            return;
+        }
+        self.rt("error_raise");
+        self.propagate();
+    }
+
+    /// Leaves for the innermost `catch` (or, in a function, returns to the
+    /// caller, which checks in turn) once an error was caught.
+    fn propagate(&mut self) {
+        if let Some(&catch) = self.tries.last() {
+            let label = self.depth - catch;
+            self.ins().br(label);
+        } else if let Scope::Function(_) = self.scope {
+            self.ins().i64_const(0).return_();
+        } else {
+            // Outside any `try` the runtime never returns from an error.
+            self.ins().unreachable();
+        }
+    }
+
+    /// After a call or statement that may have raised a caught error:
+    /// propagates it. Needed only where an error can be caught, inside a
+    /// `try` or a function (which a `try` may have called).
+    fn check_caught(&mut self) {
+        if !self.may_catch() {
+            return;
+        }
+        self.rt("err_pending");
+        self.open(BlockType::Empty, b'i');
+        self.propagate();
+        self.close();
+    }
+
+    /// Whether an error raised here may be caught rather than end the
+    /// handler: inside a `try`, or in a function (a `try` may call it).
+    fn may_catch(&self) -> bool {
+        !self.tries.is_empty() || (self.l.has_try && matches!(self.scope, Scope::Function(_)))
+    }
+
+    /// Leaves the `try` blocks opened after the first `keep`.
+    fn leave_tries(&mut self, keep: usize) {
+        for _ in keep..self.tries.len() {
+            self.rt("try_leave");
+        }
+    }
+
+    /// `try { body } catch (var) { handler }`:
+    /// block $done { block $catch { try_enter; body; try_leave; br $done }
+    /// var = try_catch(); handler }
+    fn try_catch(&mut self, body: &Block, var: Option<&Ident>, handler: &Block) {
+        self.open(BlockType::Empty, b'b');
+        let done = self.depth;
+        self.open(BlockType::Empty, b'b');
+        self.rt("try_enter");
+        self.tries.push(self.depth);
+        self.block(body);
+        self.tries.pop();
+        self.rt("try_leave");
+        let label = self.depth - done;
+        self.ins().br(label);
+        self.close();
+        self.rt("try_catch");
+        match var {
+            Some(var) => {
+                let local = self.local(&var.name);
+                self.ins().local_set(local);
+            }
+            None => {
+                self.ins().drop();
+            }
+        }
+        self.block(handler);
+        self.close();
     }
 
     fn raise_literal(&mut self, message: &str, span: Span) {
@@ -255,6 +348,17 @@ impl<'a, 'l> Gen<'a, 'l> {
                 cond,
                 then,
                 otherwise,
+            } if let Some(live) = self.defined(cond) => {
+                if live {
+                    self.stmt(then);
+                } else if let Some(o) = otherwise {
+                    self.stmt(o);
+                }
+            }
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
             } => {
                 self.cond(cond);
                 self.open(BlockType::Empty, b'i');
@@ -287,10 +391,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                 } else {
                     target.continue_depth
                 };
+                let tries = target.tries;
+                self.leave_tries(tries);
                 let label = self.depth - depth;
                 self.ins().br(label);
             }
             StmtKind::Next => {
+                self.leave_tries(0);
                 self.ins().return_();
             }
             StmtKind::Return(value) => {
@@ -303,19 +410,20 @@ impl<'a, 'l> Gen<'a, 'l> {
                     }
                     (None, Scope::Probe(_)) => {}
                 }
+                self.leave_tries(0);
                 self.ins().return_();
             }
             StmtKind::Delete(target) => self.delete(target),
-            StmtKind::Try { body, .. } => {
-                // Without a way to unwind into the catch block yet, an error
-                // inside `try` still ends the script; the body runs as is.
-                self.error(
-                    Diagnostic::error("try/catch is not supported yet", stmt.span, "unsupported")
-                        .with_hint("check the condition before the operation that may fail"),
-                );
-                self.block(body);
-            }
+            StmtKind::Try {
+                body,
+                catch_var,
+                catch_body,
+            } => self.try_catch(body, catch_var.as_ref(), catch_body),
             StmtKind::Empty => {}
+        }
+        // Errors the runtime raised inside this statement (a full array...).
+        if !matches!(stmt.kind, StmtKind::Block(_) | StmtKind::Empty) {
+            self.check_caught();
         }
     }
 
@@ -341,6 +449,7 @@ impl<'a, 'l> Gen<'a, 'l> {
         self.loops.push(Loop {
             break_depth,
             continue_depth: self.depth,
+            tries: self.tries.len(),
         });
         self.stmt(body);
         self.loops.pop();
@@ -416,6 +525,7 @@ impl<'a, 'l> Gen<'a, 'l> {
         self.loops.push(Loop {
             break_depth,
             continue_depth: self.depth,
+            tries: self.tries.len(),
         });
         self.stmt(&f.body);
         self.loops.pop();
@@ -480,6 +590,11 @@ impl<'a, 'l> Gen<'a, 'l> {
             self.scope,
             name,
         )
+    }
+
+    /// `@defined(...)` conditions, decided for this probe.
+    fn defined(&self, cond: &Expr) -> Option<bool> {
+        types::defined(cond, self.l.probes, self.l.catalog, self.scope)
     }
 
     fn global_index(&self, name: &str) -> Option<usize> {
@@ -559,6 +674,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                 cond,
                 then,
                 otherwise,
+            } if let Some(live) = self.defined(cond) => {
+                self.expr(if live { then } else { otherwise })
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
             } => {
                 self.cond(cond);
                 self.open(BlockType::Result(ValType::I64), b'i');
@@ -615,7 +737,11 @@ impl<'a, 'l> Gen<'a, 'l> {
                 );
                 None
             }
-            ExprKind::AtCall { .. } => None,
+            ExprKind::AtCall { .. } => {
+                let value = self.defined(e)?;
+                self.ins().i64_const(i64::from(value));
+                Some(Ty::Long)
+            }
         }
     }
 
@@ -919,7 +1045,32 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.ins().i64_extend_i32_u();
                 Some(Ty::Long)
             }
-            Match | NotMatch => None,
+            Match | NotMatch => {
+                self.expr(lhs);
+                let ExprKind::Str(pattern) = &rhs.kind else {
+                    return None;
+                };
+                match super::regex::compile(pattern) {
+                    Ok(table) => self.literal(&table),
+                    Err(why) => {
+                        self.error(Diagnostic::error(why, rhs.span, "this pattern"));
+                        return None;
+                    }
+                }
+                // The runtime takes (table, subject).
+                let subject = self.temp(ValType::I64);
+                let table = self.temp(ValType::I64);
+                self.ins()
+                    .local_set(table)
+                    .local_set(subject)
+                    .local_get(table)
+                    .local_get(subject);
+                self.rt("regex_match");
+                if op == NotMatch {
+                    self.ins().i64_eqz().i64_extend_i32_u();
+                }
+                Some(Ty::Long)
+            }
             _ => {
                 self.expr(lhs);
                 self.expr(rhs);
@@ -1135,6 +1286,7 @@ impl<'a, 'l> Gen<'a, 'l> {
             let index = self.l.first_function + f as u32;
             self.site(span);
             self.ins().call(index);
+            self.check_caught();
             return Some(function.ret.ty.unwrap_or(Ty::Long));
         }
         let builtin = symbols::builtin(&name.name)?;
@@ -1203,6 +1355,19 @@ impl<'a, 'l> Gen<'a, 'l> {
 
     fn special(&mut self, name: &str, args: &[Expr], span: Span) -> Option<Ty> {
         match name {
+            "printf" | "print" | "println" | "printd" | "printdln"
+                if self.may_catch() && !self.buffering =>
+            {
+                // Where an error may be caught, a statement's output must
+                // appear whole or not at all: build it, then write it.
+                self.buffering = true;
+                self.rt("fmt_begin");
+                self.special(name, args, span);
+                self.rt("fmt_end");
+                self.rt("fmt_lit");
+                self.buffering = false;
+                None
+            }
             "printf" => {
                 self.printf(args);
                 None
@@ -1268,6 +1433,23 @@ impl<'a, 'l> Gen<'a, 'l> {
                     return Some(Ty::Str);
                 }
                 self.user_string(index, span)
+            }
+            "text_strn" => {
+                // stap's text_strn(s, len, quoted); a quoted string cut
+                // short gets "..." after its closing quote.
+                for arg in args {
+                    self.expr(arg);
+                }
+                self.ins().i64_const(0);
+                self.rt("text_strn");
+                Some(Ty::Str)
+            }
+            "string_quoted" => {
+                // stap: text_strn(s, 0, quoted, no ellipsis).
+                self.expr(&args[0]);
+                self.ins().i64_const(0).i64_const(1).i64_const(0);
+                self.rt("text_strn");
+                Some(Ty::Str)
             }
             "target" => {
                 let pid = self.l.options.target_pid.unwrap_or(0) as i64;

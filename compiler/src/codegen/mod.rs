@@ -11,6 +11,7 @@
 mod body;
 mod filter;
 mod stack;
+pub mod regex;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -78,6 +79,9 @@ pub(crate) struct Layout<'a> {
     pub g_task: Option<u32>,
     /// Per probe, whether it captures the task chain.
     pub task_probes: Vec<bool>,
+    /// The script has a `try`: errors may be caught, so generated code
+    /// checks for them after calls (see `body::Gen::check_caught`).
+    pub has_try: bool,
 }
 
 impl Layout<'_> {
@@ -269,6 +273,7 @@ pub fn generate(
         void_type,
         g_task,
         task_probes,
+        has_try: has_try(script),
     };
 
     let mut statics = Statics::default();
@@ -329,9 +334,16 @@ pub fn generate(
         return Err(errors);
     }
 
+    // The printer of written-but-unread globals, run like a probe with the
+    // id after the last one (see `wasm::SCRIPT_RUN_PROBE`).
+    let dump_index = first_handler + probes.len() as u32;
+    functions.function(void_type);
+    code.function(&dump_body(&layout, &mut statics));
+    names.append(dump_index, "print_unread_globals");
+
     // Entry points.
     let mut exports = ExportSection::new();
-    let next = first_handler + probes.len() as u32;
+    let next = dump_index + 1;
     let init_type = void_type;
     functions.function(init_type);
     code.function(&init_body(&layout, script, &mut statics)?);
@@ -363,12 +375,12 @@ pub fn generate(
     tables.table(TableType {
         element_type: RefType::FUNCREF,
         table64: false,
-        minimum: probes.len() as u64,
-        maximum: Some(probes.len() as u64),
+        minimum: probes.len() as u64 + 1,
+        maximum: Some(probes.len() as u64 + 1),
         shared: false,
     });
     let mut elements = ElementSection::new();
-    let handlers: Vec<u32> = (0..probes.len() as u32)
+    let handlers: Vec<u32> = (0..=probes.len() as u32)
         .map(|p| first_handler + p)
         .collect();
     elements.active(
@@ -453,6 +465,9 @@ fn init_body(
 ) -> Result<Function, Vec<Diagnostic>> {
     let mut f = Function::new([]);
     let mut ins = f.instructions();
+    ins.i64_const(i64::from(layout.options.max_string_len))
+        .i64_const(i64::from(layout.options.max_map_entries))
+        .call(layout.rt("set_limits"));
     for (g, global) in layout.typed.globals.iter().enumerate() {
         if layout.is_map(g) {
             let kind = match (global.is_array(), layout.global_ty(g)) {
@@ -485,6 +500,50 @@ fn init_body(
     }
     ins.end();
     Ok(f)
+}
+
+/// The printer of the globals a script wrote but never read, which stap
+/// prints after the `end` probes, in declaration order.
+fn dump_body(layout: &Layout, statics: &mut Statics) -> Function {
+    let mut f = Function::new([]);
+    let mut ins = f.instructions();
+    for (g, global) in layout.typed.globals.iter().enumerate() {
+        if !global.written || global.read {
+            continue;
+        }
+        body::push_literal(&mut ins, layout, statics, global.name.as_bytes());
+        let kind = match (global.is_array(), layout.global_ty(g)) {
+            (true, _) => wasm::dump_kind::MAP,
+            (false, Ty::Stats) => wasm::dump_kind::STATS,
+            (false, Ty::Str) => wasm::dump_kind::STRING,
+            (false, Ty::Long) => wasm::dump_kind::LONG,
+        };
+        ins.i32_const(kind).global_get(layout.globals[g]);
+        if layout.is_map(g) {
+            ins.i64_extend_i32_s();
+        }
+        ins.call(layout.rt("global_dump"));
+    }
+    ins.end();
+    f
+}
+
+/// Whether any body of the script has a `try`.
+fn has_try(script: &Script) -> bool {
+    fn in_stmt(stmt: &crate::syntax::ast::Stmt) -> bool {
+        use crate::syntax::ast::StmtKind;
+        match &stmt.kind {
+            StmtKind::Try { .. } => true,
+            StmtKind::Block(b) => b.stmts.iter().any(in_stmt),
+            StmtKind::If {
+                then, otherwise, ..
+            } => in_stmt(then) || otherwise.as_deref().is_some_and(in_stmt),
+            StmtKind::While { body, .. } | StmtKind::For { body, .. } => in_stmt(body),
+            StmtKind::Foreach(f) => in_stmt(&f.body),
+            _ => false,
+        }
+    }
+    bodies(script).any(|b| b.stmts.iter().any(in_stmt))
 }
 
 /// `handle_batch(ptr, len)`: runs each record's handler until the batch

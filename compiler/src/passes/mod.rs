@@ -1,4 +1,5 @@
 //! The semantic passes between parsing and code generation.
+pub mod aliases;
 pub mod resolve;
 pub mod restrict;
 pub mod symbols;

@@ -13,7 +13,7 @@ use crate::{
     diagnostics::Diagnostic,
     passes::tracepoints::{self, TapsetAlias},
     span::Span,
-    syntax::ast::{Component, Item, Literal, ProbeDecl, ProbePoint, Script},
+    syntax::ast::{Component, Item, Literal, ProbePoint, Script},
 };
 
 /// A concrete probe: one event source and the handler that runs for it.
@@ -101,15 +101,9 @@ pub fn resolve(
     let mut errors = Vec::new();
     for (item_index, item) in script.items.iter().enumerate() {
         let Item::Probe(decl) = item else { continue };
+        // Alias definitions and point conditions were rewritten by
+        // `passes::aliases`; a definition itself is no probe.
         if decl.alias.is_some() {
-            errors.push(
-                Diagnostic::error(
-                    "probe aliases are not supported yet",
-                    decl.span,
-                    "alias definition",
-                )
-                .with_hint("write the probe point directly in the probe"),
-            );
             continue;
         }
         for point in &decl.points {
@@ -132,7 +126,6 @@ pub fn resolve(
                 Err(error) => errors.push(error),
             }
         }
-        check_condition(decl, &mut errors);
     }
     if probes.len() > wasmtap_abi::MAX_PROBES as usize {
         errors.push(Diagnostic::error(
@@ -149,21 +142,6 @@ pub fn resolve(
         Ok(probes)
     } else {
         Err(errors)
-    }
-}
-
-fn check_condition(decl: &ProbeDecl, errors: &mut Vec<Diagnostic>) {
-    for point in &decl.points {
-        if let Some(condition) = &point.condition {
-            errors.push(
-                Diagnostic::error(
-                    "conditional probe points are not supported yet",
-                    condition.span,
-                    "condition",
-                )
-                .with_hint("move the condition into the handler: `if (!(COND)) next`"),
-            );
-        }
     }
 }
 

@@ -140,12 +140,7 @@ pub const BUILTINS: &[Builtin] = &[
     b("isdigit", Some(&[Str]), Some(Long), Runtime),
     b("stringat", Some(&[Str, Long]), Some(Long), Runtime),
     b("text_str", Some(&[Str]), Some(Str), Runtime),
-    b(
-        "text_strn",
-        Some(&[Str, Long, Long, Long]),
-        Some(Str),
-        Runtime,
-    ),
+    b("text_strn", Some(&[Str, Long, Long]), Some(Str), Special),
     b("tokenize", Some(&[Str, Str]), Some(Str), Runtime),
     // Stacks (codegen/stack.rs): a stack value is stap's string of hex
     // addresses, innermost first.
@@ -164,6 +159,8 @@ pub const BUILTINS: &[Builtin] = &[
     b("umodname", Some(&[Long]), Some(Str), Special),
     b("symname", Some(&[Long]), Some(Str), Special),
     b("symdata", Some(&[Long]), Some(Str), Special),
+    b("strpos", Some(&[Str, Str]), Some(Long), Runtime),
+    b("string_quoted", Some(&[Str]), Some(Str), Special),
 ];
 
 /// Looks up a builtin by name.

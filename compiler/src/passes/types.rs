@@ -458,13 +458,23 @@ impl<'a> Checker<'a> {
                 cond,
                 then,
                 otherwise,
-            } => {
-                self.condition(cond, scope);
-                self.stmt(then, scope);
-                if let Some(o) = otherwise {
-                    self.stmt(o, scope);
+            } => match defined(cond, self.probes, self.catalog, scope) {
+                // `if (@defined($x))`: only the branch that will exist is
+                // checked, so it may use what the other may not.
+                Some(true) => self.stmt(then, scope),
+                Some(false) => {
+                    if let Some(o) = otherwise {
+                        self.stmt(o, scope);
+                    }
                 }
-            }
+                None => {
+                    self.condition(cond, scope);
+                    self.stmt(then, scope);
+                    if let Some(o) = otherwise {
+                        self.stmt(o, scope);
+                    }
+                }
+            },
             StmtKind::While { cond, body } => {
                 self.condition(cond, scope);
                 self.loop_body(body, scope);
@@ -674,14 +684,22 @@ impl<'a> Checker<'a> {
             },
             Some(Name::Global(g)) => {
                 if self.typed.globals[g].is_array() {
-                    self.error(
-                        Diagnostic::error(
-                            format!("'{}' is an array; index it", ident.name),
-                            ident.span,
-                            "array used as a scalar",
-                        )
-                        .with_hint(format!("write {}[key]", ident.name)),
-                    );
+                    let mut diagnostic = Diagnostic::error(
+                        format!("'{}' is an array; index it", ident.name),
+                        ident.span,
+                        "array used as a scalar",
+                    )
+                    .with_hint(format!("write {}[key]", ident.name));
+                    // Name the other place too: where it was indexed.
+                    let indexed = self.typed.globals[g]
+                        .keys
+                        .iter()
+                        .flatten()
+                        .find_map(|k| k.origin);
+                    if let Some(span) = indexed {
+                        diagnostic = diagnostic.with_secondary(span, "used as an array here");
+                    }
+                    self.error(diagnostic);
                     return None;
                 }
                 Some(SlotRef::GlobalValue(g))
@@ -719,6 +737,11 @@ impl<'a> Checker<'a> {
                 then,
                 otherwise,
             } => {
+                match defined(cond, self.probes, self.catalog, scope) {
+                    Some(true) => return self.expr(then, scope, expected),
+                    Some(false) => return self.expr(otherwise, scope, expected),
+                    None => {}
+                }
                 self.condition(cond, scope);
                 let a = self.expr(then, scope, expected);
                 let b = self.expr(otherwise, scope, a.or(expected));
@@ -760,6 +783,17 @@ impl<'a> Checker<'a> {
                     }
                 }
                 Some(Ty::Long)
+            }
+            ExprKind::AtCall { name, .. } if name.name == "defined" => Some(Ty::Long),
+            ExprKind::AtCall { name, .. } if name.name == "entry" => {
+                self.error(
+                    Diagnostic::error("'@entry' is not supported by wasmtap", name.span, "here")
+                        .with_hint(
+                            "save the value in the entry probe, e.g. `start[tid()] = ...`, \
+                             and read it in the return probe",
+                        ),
+                );
+                None
             }
             ExprKind::AtCall { name, .. } => {
                 self.error(Diagnostic::error(
@@ -960,11 +994,28 @@ impl<'a> Checker<'a> {
             Match | NotMatch => {
                 self.expect(lhs, scope, Ty::Str, "the left side of '=~'");
                 self.expect(rhs, scope, Ty::Str, "the regular expression");
-                self.error(Diagnostic::error(
-                    "regular expressions are not supported yet",
-                    rhs.span,
-                    "unsupported",
-                ));
+                match &rhs.kind {
+                    ExprKind::Str(pattern) => {
+                        if let Err(why) = crate::codegen::regex::compile(pattern) {
+                            self.error(
+                                Diagnostic::error(
+                                    format!("invalid regular expression: {why}"),
+                                    rhs.span,
+                                    "this pattern",
+                                )
+                                .with_hint("patterns are POSIX extended regular expressions"),
+                            );
+                        }
+                    }
+                    _ => self.error(
+                        Diagnostic::error(
+                            "the regular expression must be a string literal",
+                            rhs.span,
+                            "not a literal",
+                        )
+                        .with_hint("stap compiles patterns before the run: write it in quotes"),
+                    ),
+                }
                 Some(Ty::Long)
             }
             _ => {
@@ -994,6 +1045,11 @@ impl<'a> Checker<'a> {
                 Some(Ty::Long)
             }
             AssignOp::Set => {
+                if !matches!(target.kind, ExprKind::Var(_) | ExprKind::Index { .. }) {
+                    // Reports "cannot assign to this expression".
+                    self.lvalue(target, scope, Ty::Long, target.span);
+                    return None;
+                }
                 let current = self.lvalue_type(target, scope);
                 let ty = self.expr(value, scope, current)?;
                 if ty == Ty::Stats {
@@ -1258,6 +1314,40 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The value of a condition that is `@defined(X)` or `!@defined(X)`, known
+/// at compile time per probe: whether X names a variable of the probe
+/// (`$arg`, a tapset variable). `None` for any other condition. Code and
+/// checks for the branch that cannot run are skipped, as stap elides it.
+pub fn defined(
+    cond: &Expr,
+    probes: &[ResolvedProbe],
+    catalog: &dyn Catalog,
+    scope: Scope,
+) -> Option<bool> {
+    match &cond.kind {
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            operand,
+        } => defined(operand, probes, catalog, scope).map(|v| !v),
+        ExprKind::AtCall { name, args, .. } if name.name == "defined" => {
+            let Scope::Probe(p) = scope else {
+                return Some(false);
+            };
+            let kind = &probes[p].kind;
+            Some(match args.first().map(|a| &a.kind) {
+                Some(ExprKind::Target(t)) if t.path.is_empty() => {
+                    symbols::probe_var(kind, catalog, &t.name, true).is_some()
+                }
+                Some(ExprKind::Var(v)) => {
+                    symbols::probe_var(kind, catalog, &v.name, false).is_some()
+                }
+                _ => false,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Calls `f` on every expression in `block`, depth first.

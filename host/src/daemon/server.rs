@@ -261,6 +261,7 @@ fn compile(
         target_pid: request.target_pid,
         capture_string_bytes: request.string_capture.unwrap_or(256).clamp(1, 4096),
         restrictions: Some(tenant.restrictions.clone()),
+        ..CompileOptions::default()
     };
     let mut bundle =
         wasmtap_compiler::compile(&request.source, &catalog, &options).map_err(|errors| {

@@ -25,7 +25,9 @@ pub const SCRIPT_INIT: &str = "init";
 /// early once `exit()` was called.
 pub const SCRIPT_HANDLE_BATCH: &str = "handle_batch";
 /// Script export `(probe: i32) -> ()`: runs a probe that has no record
-/// (begin, end, error, timers), by manifest probe id.
+/// (begin, end, error, timers), by manifest probe id. The id after the last
+/// probe prints the globals the script wrote but never read, as stap does
+/// at exit.
 pub const SCRIPT_RUN_PROBE: &str = "run_probe";
 /// Script export `() -> i32`: non-zero once the script called `exit()`.
 pub const SCRIPT_EXIT_REQUESTED: &str = "exit_requested";
@@ -177,6 +179,24 @@ pub const RUNTIME_FUNCS: &[RuntimeFunc] = &[
     f("fmt_sys_buf", &[I32, I32, I64, I64], &[]),
     // (value, kind): stap's `retstr`: `-2 (ENOENT)`, or the value.
     f("sys_retstr", &[I64, I32], &[I64]),
+    // (maxstringlen, maxmapentries): the script's limits, from `init`.
+    f("set_limits", &[I64, I64], &[]),
+    // Raises a run-time error with the message; returns only inside `try`
+    // (the error is then pending until `try_catch`).
+    f("error_raise", &[I64], &[]),
+    // Enters a `try`; `try_leave` leaves it normally, `try_catch` for its
+    // `catch`, returning the message.
+    f("try_enter", &[], &[]),
+    f("try_leave", &[], &[]),
+    f("try_catch", &[], &[I64]),
+    // 1 while a caught error waits for its `catch`.
+    f("err_pending", &[], &[I32]),
+    // (name, kind, value): prints a global written but never read; see
+    // [`dump_kind`].
+    f("global_dump", &[I64, I32, I64], &[]),
+    // (table, subject) -> 1 if the DFA table (a string value pointing at
+    // the script's constant data, built by the compiler) matches anywhere.
+    f("regex_match", &[I64, I64], &[I64]),
 ];
 
 /// Operations of `stack_op` and of the host's [`HOST_STACK`] import. A
@@ -208,6 +228,22 @@ pub mod stack {
     pub const SYMDATA: i32 = 9;
     /// Flag for `stack_op`: print the text instead of returning it.
     pub const PRINT: i32 = 0x100;
+}
+
+/// Per-state flags of a regex DFA table (see `regex_match`).
+pub mod regex_flag {
+    /// Reaching this state means the pattern matched.
+    pub const MATCH: u8 = 1;
+    /// No match can follow from this state.
+    pub const DEAD: u8 = 2;
+}
+
+/// Kinds for `global_dump`.
+pub mod dump_kind {
+    pub const LONG: i32 = 0;
+    pub const STRING: i32 = 1;
+    pub const MAP: i32 = 2;
+    pub const STATS: i32 = 3;
 }
 
 /// Kinds of map values, for `map_new`.
