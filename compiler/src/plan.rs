@@ -74,6 +74,9 @@ pub enum Capture {
     UserString { arg: u8, max: u16 },
     /// The syscall's return value.
     RetVal,
+    /// The u64 at this byte offset of the event's `struct pt_regs` (a
+    /// register of the traced task: uprobe parameters, `$return`).
+    Reg(u16),
 }
 
 /// Builds one probe's plan while its handler is generated.
@@ -115,6 +118,13 @@ impl PlanBuilder {
                 8,
             ),
             Capture::RetVal => (PlanOp::new(OpCode::RetVal, self.next), 8),
+            Capture::Reg(src) => (
+                PlanOp {
+                    src,
+                    ..PlanOp::new(OpCode::Reg, self.next)
+                },
+                8,
+            ),
             Capture::UserString { arg, max } => (
                 PlanOp {
                     arg,
@@ -166,6 +176,7 @@ pub fn describe(plan: &Plan) -> String {
         match OpCode::from_u8(op.code) {
             Some(OpCode::Arg) => out.push_str(&format!(" arg{}", op.arg)),
             Some(OpCode::UserStr) => out.push_str(&format!(" arg{} max {}", op.arg, op.len)),
+            Some(OpCode::Reg) => out.push_str(&format!(" pt_regs+{}", op.src)),
             _ => {}
         }
         out.push('\n');

@@ -4,11 +4,23 @@
 //! compiler (x86_64); the kernel version comes from `uname`. Tracepoint and
 //! BTF lookups will be added here as probe families need them.
 
-use wasmtap_compiler::catalog::{Catalog, StaticCatalog, Syscall};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use wasmtap_compiler::catalog::{Catalog, StaticCatalog, Syscall, UserBinary};
+
+use crate::elf;
 
 /// A [`Catalog`] for the machine wasmtap runs on.
 pub struct LiveCatalog {
     inner: StaticCatalog,
+    /// User binaries read so far, by the name the script wrote: resolution
+    /// and code generation ask for the same binary once per probe.
+    binaries: Mutex<HashMap<String, Result<Arc<UserBinary>, String>>>,
+    /// The `-x` process.
+    target: Option<u32>,
 }
 
 /// Why the live system cannot be described.
@@ -32,7 +44,16 @@ impl LiveCatalog {
         }
         Ok(Self {
             inner: StaticCatalog::x86_64(kernel_version()),
+            binaries: Mutex::default(),
+            target: None,
         })
+    }
+
+    /// Sets the process `-x` names: `process.function` probes its
+    /// executable, and user-space probes attach to it alone. Default none.
+    pub fn with_target(mut self, pid: Option<u32>) -> Self {
+        self.target = pid;
+        self
     }
 }
 
@@ -47,6 +68,26 @@ impl Catalog for LiveCatalog {
 
     fn arch(&self) -> &str {
         self.inner.arch()
+    }
+
+    fn user_binary(&self, path: &str) -> Result<Arc<UserBinary>, String> {
+        let mut binaries = self
+            .binaries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        binaries
+            .entry(path.to_string())
+            .or_insert_with(|| {
+                elf::resolve_path(path)
+                    .and_then(|resolved| elf::load(&resolved))
+                    .map(Arc::new)
+                    .map_err(|error| error.to_string())
+            })
+            .clone()
+    }
+
+    fn target_process(&self) -> Option<u32> {
+        self.target
     }
 }
 

@@ -6,6 +6,7 @@
 //! drains records, [`sandbox`] runs the handlers in wasmtime.
 
 pub mod catalog;
+pub mod elf;
 pub mod kernel;
 pub mod sandbox;
 pub mod session;

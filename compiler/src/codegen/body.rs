@@ -25,6 +25,9 @@ use crate::{
     syntax::ast::*,
 };
 
+#[path = "uprobe.rs"]
+mod uprobe;
+
 /// A generated body with its error sites and, for handlers, its plan.
 pub(crate) struct BodyOut {
     pub function: Function,
@@ -797,6 +800,7 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.load_field(offset);
                 self.rt("str_from_i64");
             }
+            _ => return self.user_probe_var(var, span),
         }
         Some(var.ty())
     }
@@ -1310,11 +1314,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                     ("pp", _) => probe.name.clone(),
                     (_, ProbeKind::Syscall { name, .. }) if name.starts_with("__") => name.clone(),
                     (_, ProbeKind::Syscall { name, .. }) => format!("__x64_sys_{name}"),
+                    (_, ProbeKind::UserFunction { function, .. }) => function.clone(),
                     _ => String::new(),
                 };
                 self.literal(text.as_bytes());
                 Some(Ty::Str)
             }
+            "probemod" => self.probemod(),
             "randint" => {
                 let n = self.temp(ValType::I64);
                 self.expr(&args[0]);

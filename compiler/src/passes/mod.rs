@@ -2,3 +2,4 @@
 pub mod resolve;
 pub mod symbols;
 pub mod types;
+pub mod uprobe;

@@ -42,13 +42,39 @@ pub enum ProbeKind {
     Timer { period_ns: u64 },
     /// Entry (`ret == false`) or return of one syscall.
     Syscall { nr: u32, name: String, ret: bool },
+    /// Entry or return of one function of a user binary: a uprobe (or
+    /// uretprobe) at `file_offset` of `path`, in process `pid` only when
+    /// set (`-x`).
+    UserFunction {
+        path: String,
+        function: String,
+        /// Index in the catalog's `UserBinary::functions` of `path`.
+        index: usize,
+        file_offset: u64,
+        ret: bool,
+        pid: Option<u32>,
+    },
+    /// A USDT probe (`.note.stapsdt`) of a user binary: a uprobe at its
+    /// `nop`.
+    UserMark {
+        path: String,
+        provider: String,
+        name: String,
+        /// Index in the catalog's `UserBinary::marks` of `path`.
+        index: usize,
+        file_offset: u64,
+        pid: Option<u32>,
+    },
 }
 
 impl ProbeKind {
     /// Whether the kernel produces records for this probe (as opposed to
     /// the host running it by itself).
     pub fn is_kernel(&self) -> bool {
-        matches!(self, Self::Syscall { .. })
+        matches!(
+            self,
+            Self::Syscall { .. } | Self::UserFunction { .. } | Self::UserMark { .. }
+        )
     }
 }
 
@@ -205,6 +231,7 @@ fn resolve_point(point: &ProbePoint, catalog: &dyn Catalog) -> Result<Resolved, 
             "cannot be attached here",
         )
         .with_hint("use a tracepoint instead: `kernel.trace(\"subsys:event\")`, or a `syscall.NAME` probe")),
+        ["process", ..] => super::uprobe::resolve(point, catalog),
         _ => Err(unknown_point(point)),
     }
 }

@@ -96,6 +96,7 @@ pub const BUILTINS: &[Builtin] = &[
     b("pp", Some(&[]), Some(Str), Special),
     b("probefunc", Some(&[]), Some(Str), Special),
     b("ppfunc", Some(&[]), Some(Str), Special),
+    b("probemod", Some(&[]), Some(Str), Special),
     b("randint", Some(&[Long]), Some(Long), Special),
     b("gettimeofday_ns", Some(&[]), Some(Long), Special),
     b("gettimeofday_us", Some(&[]), Some(Long), Special),
@@ -159,13 +160,32 @@ pub enum ProbeVar {
     ArgStr,
     /// The return value rendered as text (`retstr`).
     RetStr,
+    /// A formal parameter of a user function (`$a`): index in its
+    /// `UserFunction::params`.
+    UserParam { index: u8 },
+    /// Every parameter of a user function as `a=0x3 b=0x4` (`$$parms`).
+    UserParms,
+    /// A user function's return value (`$return` in `.return`).
+    UserReturn,
+    /// Argument `index` (0-based) of a USDT mark (`$arg1` is index 0).
+    MarkArg { index: u8 },
+    /// Every argument of a USDT mark as `arg1=0x1 arg2=0x2` (`$$parms`).
+    MarkParms,
+    /// The mark's name (`$$name`).
+    MarkName,
+    /// The mark's provider (`$$provider`).
+    MarkProvider,
 }
 
 impl ProbeVar {
     /// The value type of the variable.
     pub fn ty(&self) -> Ty {
         match self {
-            ProbeVar::Arg { .. } | ProbeVar::Return => Ty::Long,
+            ProbeVar::Arg { .. }
+            | ProbeVar::Return
+            | ProbeVar::UserParam { .. }
+            | ProbeVar::UserReturn
+            | ProbeVar::MarkArg { .. } => Ty::Long,
             _ => Ty::Str,
         }
     }
@@ -190,6 +210,9 @@ pub fn probe_var(
     name: &str,
     target: bool,
 ) -> Option<ProbeVar> {
+    if let Some(user) = super::uprobe::probe_var(kind, catalog, name, target) {
+        return user;
+    }
     let ProbeKind::Syscall { ret, .. } = kind else {
         return None;
     };
@@ -214,7 +237,7 @@ pub fn probe_var(
 /// Names of every variable a probe offers, for "did you mean" hints and
 /// listings.
 pub fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<String> {
-    let mut names = Vec::new();
+    let mut names = super::uprobe::probe_var_names(kind, catalog);
     if let ProbeKind::Syscall { ret, .. } = kind {
         names.push("name".to_string());
         names.push("argstr".to_string());

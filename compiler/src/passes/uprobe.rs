@@ -1,0 +1,326 @@
+//! Resolution of user-space probe points: `process("PATH").function("PAT")`
+//! (with `.call` and `.return`), `process.function("PAT")` on the `-x`
+//! target's executable, and `process("PATH").mark("NAME")` for USDT probes.
+//!
+//! Each matched function or mark becomes its own probe (one uprobe each),
+//! as each syscall of `syscall.*` does: its parameters sit in different
+//! registers, so each gets its own capture plan.
+
+use crate::{
+    catalog::{Catalog, UsdtMark, UserBinary, UserFunction},
+    diagnostics::Diagnostic,
+    passes::resolve::{ProbeKind, glob_match, point_text},
+    span::Span,
+    syntax::ast::{Component, Literal, ProbePoint},
+};
+
+/// Probes named by a `process...` point, as `(pp() text, kind)`.
+///
+/// # Errors
+/// An unreadable binary, a malformed point, or a pattern that matches
+/// nothing in the binary.
+pub(crate) fn resolve(
+    point: &ProbePoint,
+    catalog: &dyn Catalog,
+) -> Result<Vec<(String, ProbeKind)>, Diagnostic> {
+    let components = &point.components;
+    let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+    let (site, ret) = match names.as_slice() {
+        ["process", "function"] | ["process", "function", "call"] => (Site::Function, false),
+        ["process", "function", "return"] => (Site::Function, true),
+        ["process", "mark"] => (Site::Mark { provider: None }, false),
+        ["process", "provider", "mark"] => (
+            Site::Mark {
+                provider: Some(string_arg(&components[1], "the provider name")?),
+            },
+            false,
+        ),
+        _ => return Err(unknown_user_point(point)),
+    };
+    let binary = binary(&components[0], catalog)?;
+    let pattern_component = components
+        .iter()
+        .rfind(|c| c.name == "function" || c.name == "mark")
+        .ok_or_else(|| unknown_user_point(point))?;
+    let pattern = string_arg(pattern_component, "a name pattern")?;
+    let pid = catalog.target_process();
+    let probes: Vec<_> = match &site {
+        Site::Function => binary
+            .matching_functions(&pattern)
+            .map(|function| {
+                let index = function_index(&binary, function);
+                (
+                    function_pp(&binary, function, ret),
+                    ProbeKind::UserFunction {
+                        path: binary.path.clone(),
+                        function: function.name.clone(),
+                        index,
+                        file_offset: function.file_offset,
+                        ret,
+                        pid,
+                    },
+                )
+            })
+            .collect(),
+        Site::Mark { provider } => binary
+            .marks
+            .iter()
+            .enumerate()
+            .filter(|(_, mark)| {
+                glob_match(&pattern, &mark.name)
+                    && provider
+                        .as_deref()
+                        .is_none_or(|p| glob_match(p, &mark.provider))
+            })
+            .map(|(index, mark)| {
+                (
+                    mark_pp(&binary, mark),
+                    ProbeKind::UserMark {
+                        path: binary.path.clone(),
+                        provider: mark.provider.clone(),
+                        name: mark.name.clone(),
+                        index,
+                        file_offset: mark.file_offset,
+                        pid,
+                    },
+                )
+            })
+            .collect(),
+    };
+    if probes.is_empty() {
+        return Err(nothing_matches(
+            point,
+            pattern_component.span,
+            &binary,
+            matches!(site, Site::Mark { .. }),
+        ));
+    }
+    Ok(probes)
+}
+
+enum Site {
+    Function,
+    Mark { provider: Option<String> },
+}
+
+/// The binary a `process` component names: its argument, or without one
+/// the executable of the `-x` target.
+fn binary(
+    component: &Component,
+    catalog: &dyn Catalog,
+) -> Result<std::sync::Arc<UserBinary>, Diagnostic> {
+    let path = match &component.arg {
+        Some(Literal::Str(path)) => path.clone(),
+        Some(Literal::Int(pid)) => format!("/proc/{pid}/exe"),
+        None => {
+            match catalog.target_process() {
+                Some(pid) => format!("/proc/{pid}/exe"),
+                None => {
+                    return Err(Diagnostic::error(
+                    "'process' without a path probes the target process, and none is set",
+                    component.span,
+                    "which binary?",
+                )
+                .with_hint("pass the target with -x PID, or name the binary: process(\"/path/to/bin\")"));
+                }
+            }
+        }
+    };
+    catalog.user_binary(&path).map_err(|reason| {
+        Diagnostic::error(
+            format!("cannot read the binary '{path}': {reason}"),
+            component.span,
+            "this binary",
+        )
+        .with_hint("give an absolute path, a path relative to the current directory, or a program name found in $PATH")
+    })
+}
+
+fn string_arg(component: &Component, what: &str) -> Result<String, Diagnostic> {
+    match &component.arg {
+        Some(Literal::Str(s)) => Ok(s.clone()),
+        _ => Err(Diagnostic::error(
+            format!("'{}' takes {what} in quotes", component.name),
+            component.span,
+            "invalid argument",
+        )),
+    }
+}
+
+fn function_index(binary: &UserBinary, function: &UserFunction) -> usize {
+    binary
+        .functions
+        .iter()
+        .position(|f| std::ptr::eq(f, function))
+        .unwrap_or_default()
+}
+
+/// `pp()` as stap prints it: `process("/bin/x").function("add@/src/x.c:3")`.
+fn function_pp(binary: &UserBinary, function: &UserFunction, ret: bool) -> String {
+    let mut site = function.name.clone();
+    if let Some(file) = &function.file {
+        site.push('@');
+        site.push_str(file);
+        if let Some(line) = function.line {
+            site.push_str(&format!(":{line}"));
+        }
+    }
+    let suffix = if ret { ".return" } else { "" };
+    format!("process(\"{}\").function(\"{site}\"){suffix}", binary.path)
+}
+
+fn mark_pp(binary: &UserBinary, mark: &UsdtMark) -> String {
+    format!(
+        "process(\"{}\").provider(\"{}\").mark(\"{}\")",
+        binary.path, mark.provider, mark.name
+    )
+}
+
+fn nothing_matches(point: &ProbePoint, span: Span, binary: &UserBinary, mark: bool) -> Diagnostic {
+    let (what, hint) = if mark {
+        let names: Vec<String> = binary
+            .marks
+            .iter()
+            .take(8)
+            .map(|m| format!("{}:{}", m.provider, m.name))
+            .collect();
+        (
+            "USDT mark",
+            if names.is_empty() {
+                "the binary has no .note.stapsdt section: it defines no USDT probes".to_string()
+            } else {
+                format!("its marks include: {}", names.join(", "))
+            },
+        )
+    } else {
+        (
+            "function",
+            format!(
+                "list its functions with: wasmtap -L 'process(\"{}\").function(\"*\")'",
+                binary.path
+            ),
+        )
+    };
+    Diagnostic::error(
+        format!(
+            "probe point '{}' matches no {what} of '{}'",
+            point_text(point),
+            binary.path
+        ),
+        span,
+        "nothing matches",
+    )
+    .with_hint(hint)
+}
+
+fn unknown_user_point(point: &ProbePoint) -> Diagnostic {
+    Diagnostic::error(
+        format!("unknown probe point '{}'", point_text(point)),
+        point.span,
+        "not a user-space probe point wasmtap knows",
+    )
+    .with_hint(
+        "supported: process(\"PATH\").function(\"PATTERN\") with .call or .return, process.function(\"PATTERN\") with -x, process(\"PATH\").mark(\"NAME\")",
+    )
+}
+
+/// The function or mark a user probe names, looked up again in the catalog
+/// (which caches binaries, so this is a map lookup).
+pub(crate) enum UserSite {
+    Function(std::sync::Arc<UserBinary>, usize, bool),
+    Mark(std::sync::Arc<UserBinary>, usize),
+}
+
+impl UserSite {
+    /// The site of `kind`, or `None` for other probes and unreadable binaries.
+    pub(crate) fn of(kind: &ProbeKind, catalog: &dyn Catalog) -> Option<Self> {
+        match kind {
+            ProbeKind::UserFunction {
+                path, index, ret, ..
+            } => Some(Self::Function(
+                catalog.user_binary(path).ok()?,
+                *index,
+                *ret,
+            )),
+            ProbeKind::UserMark { path, index, .. } => {
+                Some(Self::Mark(catalog.user_binary(path).ok()?, *index))
+            }
+            _ => None,
+        }
+    }
+
+    /// The function, for function probes.
+    pub(crate) fn function(&self) -> Option<&UserFunction> {
+        match self {
+            Self::Function(binary, index, _) => binary.functions.get(*index),
+            Self::Mark(..) => None,
+        }
+    }
+
+    /// The mark, for USDT probes.
+    pub(crate) fn mark(&self) -> Option<&UsdtMark> {
+        match self {
+            Self::Mark(binary, index) => binary.marks.get(*index),
+            Self::Function(..) => None,
+        }
+    }
+}
+
+/// Looks up `$name` (target = true) in a user probe: `Some(var)` if found,
+/// `Some(None)` for a user probe that lacks it, `None` for other probes.
+///
+/// Parameters are read from registers at the function's entry, so a
+/// `.return` probe offers `$return` but not the parameters (their registers
+/// hold other values by then).
+pub(crate) fn probe_var(
+    kind: &ProbeKind,
+    catalog: &dyn Catalog,
+    name: &str,
+    target: bool,
+) -> Option<Option<crate::passes::symbols::ProbeVar>> {
+    use crate::passes::symbols::ProbeVar;
+    let site = UserSite::of(kind, catalog)?;
+    if !target {
+        return Some(None);
+    }
+    let var = match (&site, name) {
+        (UserSite::Function(_, _, true), "return") => Some(ProbeVar::UserReturn),
+        (UserSite::Function(_, _, true), _) => None,
+        (UserSite::Function(..), "$parms") => Some(ProbeVar::UserParms),
+        (UserSite::Function(..), _) => site
+            .function()?
+            .params
+            .iter()
+            .position(|p| p.name == name)
+            .map(|index| ProbeVar::UserParam { index: index as u8 }),
+        (UserSite::Mark(..), "$parms") => Some(ProbeVar::MarkParms),
+        (UserSite::Mark(..), "$name") => Some(ProbeVar::MarkName),
+        (UserSite::Mark(..), "$provider") => Some(ProbeVar::MarkProvider),
+        (UserSite::Mark(..), _) => {
+            let n: usize = name.strip_prefix("arg")?.parse().ok()?;
+            (n >= 1 && n <= site.mark()?.args.len()).then(|| ProbeVar::MarkArg {
+                index: (n - 1) as u8,
+            })
+        }
+    };
+    Some(var)
+}
+
+/// The `$` variables a user probe offers, for hints and listings.
+pub(crate) fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<String> {
+    let Some(site) = UserSite::of(kind, catalog) else {
+        return Vec::new();
+    };
+    match (&site, site.function(), site.mark()) {
+        (UserSite::Function(_, _, true), ..) => vec!["$return".to_string()],
+        (_, Some(function), _) => std::iter::once("$$parms".to_string())
+            .chain(function.params.iter().map(|p| format!("${}", p.name)))
+            .collect(),
+        (_, _, Some(mark)) => ["$$parms", "$$name", "$$provider"]
+            .into_iter()
+            .map(str::to_string)
+            .chain((1..=mark.args.len()).map(|n| format!("$arg{n}")))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
