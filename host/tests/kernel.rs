@@ -13,8 +13,8 @@ use std::{
 
 use wasmtap::kernel::{Attach, KernelOptions, KernelProbe, KernelSession, check_privileges};
 use wasmtap_abi::{
-    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, OpCode, Plan, PlanOp, RecordHeader,
-    STR_STATUS_LEN,
+    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp, RecordHeader,
+    STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
 };
 
 const SYS_OPENAT: u32 = 257;
@@ -461,4 +461,360 @@ fn wakes_the_reader_only_past_the_threshold() {
         "not woken: {eager:?}"
     );
     eprintln!("below threshold woken after {quiet:?}; threshold 0 after {eager:?}");
+}
+
+// ---------------------------------------------------------------------------
+// ABI v2: tracepoints, uprobes, perf sampling and the ops that go with them.
+// ---------------------------------------------------------------------------
+
+/// Lays out a record op by op: each `add` places an op after the previous
+/// one (8-byte aligned) and returns its offset.
+struct Layout {
+    ops: Vec<PlanOp>,
+    len: usize,
+}
+
+impl Layout {
+    fn new() -> Self {
+        Self {
+            ops: Vec::new(),
+            len: HEADER_LEN,
+        }
+    }
+
+    /// Adds op `code` with operands `arg`, `src`, `len`; returns its offset.
+    fn add(&mut self, code: OpCode, arg: u8, src: u16, len: u16) -> usize {
+        let at = self.len.next_multiple_of(8);
+        let mut op = PlanOp::new(code, at as u16);
+        op.arg = arg;
+        op.src = src;
+        op.len = len;
+        self.ops.push(op);
+        self.len = at + code.width(len);
+        at
+    }
+
+    fn probe(&self, id: u32, attach: Attach, pid: Option<u32>) -> KernelProbe {
+        let mut plan = Plan {
+            record_len: self.len as u16,
+            n_ops: self.ops.len() as u16,
+            ..Plan::default()
+        };
+        plan.ops[..self.ops.len()].copy_from_slice(&self.ops);
+        if let Some(pid) = pid {
+            plan.n_filters = 1;
+            plan.filters[0] = Filter::new(FilterField::Pid, FilterCmp::Eq, pid.into());
+        }
+        KernelProbe { id, attach, plan }
+    }
+}
+
+/// Typed reads from a record.
+trait Fields {
+    fn u32_at(&self, at: usize) -> u32;
+    fn u64_at(&self, at: usize) -> u64;
+    /// A string slot: status word, then the bytes.
+    fn str_at(&self, at: usize) -> Result<String, i32>;
+    /// A NUL-padded fixed-size string.
+    fn cstr_at(&self, at: usize, len: usize) -> String;
+    /// The addresses of a stack slot (empty on error).
+    fn stack_at(&self, at: usize) -> (i32, Vec<u64>);
+}
+
+impl Fields for [u8] {
+    fn u32_at(&self, at: usize) -> u32 {
+        u32::from_ne_bytes(self[at..at + 4].try_into().unwrap())
+    }
+    fn u64_at(&self, at: usize) -> u64 {
+        u64::from_ne_bytes(self[at..at + 8].try_into().unwrap())
+    }
+    fn str_at(&self, at: usize) -> Result<String, i32> {
+        let status = self.u32_at(at) as i32;
+        if status < 0 {
+            return Err(status);
+        }
+        let start = at + STR_STATUS_LEN;
+        Ok(String::from_utf8_lossy(&self[start..start + status as usize]).into_owned())
+    }
+    fn cstr_at(&self, at: usize, len: usize) -> String {
+        let bytes = &self[at..at + len];
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(len);
+        String::from_utf8_lossy(&bytes[..end]).into_owned()
+    }
+    fn stack_at(&self, at: usize) -> (i32, Vec<u64>) {
+        let status = self.u32_at(at) as i32;
+        let n = status.max(0) as usize / 8;
+        let frames = (0..n).map(|i| self.u64_at(at + 8 + 8 * i)).collect();
+        (status, frames)
+    }
+}
+
+/// Byte offset of `field` in the `format` file of tracepoint `system:event`.
+fn format_offset(system: &str, event: &str, field: &str) -> u16 {
+    let tracefs = wasmtap::kernel::ensure_tracefs().expect("tracefs");
+    let path = tracefs.join(format!("events/{system}/{event}/format"));
+    let text = std::fs::read_to_string(&path).expect("read the format file");
+    let line = text
+        .lines()
+        .find(|l| {
+            // "field:char comm[16];" declares `comm`.
+            l.split(';').next().is_some_and(|decl| {
+                let decl = decl.trim_end();
+                let decl = match decl.strip_suffix(']') {
+                    Some(array) => array.rsplit_once('[').map_or(array, |(name, _)| name),
+                    None => decl,
+                };
+                decl.ends_with(&format!(" {field}"))
+            })
+        })
+        .unwrap_or_else(|| panic!("no field {field} in {}", path.display()));
+    let offset = line
+        .split("offset:")
+        .nth(1)
+        .expect("offset")
+        .split(';')
+        .next()
+        .unwrap();
+    offset.parse().expect("numeric offset")
+}
+
+/// `sh -c "read x; SCRIPT"`: waits for [`go`] so probes are in place first.
+fn spawn_gated(script: &str) -> std::process::Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("read x; {script}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sh")
+}
+
+fn go(child: &mut std::process::Child) {
+    child
+        .stdin
+        .take()
+        .expect("child stdin")
+        .write_all(b"go\n")
+        .expect("wake the child");
+}
+
+fn records(session: &mut KernelSession, done: impl Fn(&[Vec<u8>]) -> bool) -> Vec<Vec<u8>> {
+    collect(session, |r| r.to_vec(), done)
+}
+
+fn attach(probes: &[KernelProbe]) -> KernelSession {
+    let mut session = load();
+    session.install(probes).expect("install");
+    session.attach().expect("attach");
+    session
+}
+
+fn tracepoint(system: &str, event: &str) -> Attach {
+    Attach::Tracepoint {
+        system: system.into(),
+        event: event.into(),
+    }
+}
+
+#[test]
+fn tracepoint_exec_filename_from_data_loc() {
+    let filename = format_offset("sched", "sched_process_exec", "filename");
+    let pid_field = format_offset("sched", "sched_process_exec", "pid");
+    let mut layout = Layout::new();
+    let pid_at = layout.add(OpCode::PidTgid, 0, 0, 0);
+    let field_at = layout.add(OpCode::CtxField, 0, pid_field, 4);
+    let name_at = layout.add(OpCode::CtxDataLoc, 0, filename, 128);
+    let comm_at = layout.add(OpCode::Comm, 0, 0, 0);
+
+    let mut child = spawn_gated("exec /bin/true");
+    let pid = child.id();
+    let mut session =
+        attach(&[layout.probe(2, tracepoint("sched", "sched_process_exec"), Some(pid))]);
+    go(&mut child);
+    child.wait().expect("wait for the child");
+
+    let got = records(&mut session, |seen| !seen.is_empty());
+    assert_eq!(got.len(), 1, "one exec of pid {pid}: {got:?}");
+    let r = &got[0][..];
+    assert_eq!(r.u32_at(0), 2, "probe id");
+    assert_eq!((r.u64_at(pid_at) >> 32) as u32, pid);
+    assert_eq!(r.u32_at(field_at), pid, "the event's pid field");
+    assert_eq!(r.str_at(name_at), Ok("/bin/true".into()));
+    assert_eq!(r.cstr_at(comm_at, COMM_LEN), "true");
+}
+
+#[test]
+fn tracepoint_signal_generate_fields() {
+    let sig = format_offset("signal", "signal_generate", "sig");
+    let target = format_offset("signal", "signal_generate", "pid");
+    let comm = format_offset("signal", "signal_generate", "comm");
+    let mut layout = Layout::new();
+    let sig_at = layout.add(OpCode::CtxField, 0, sig, 4);
+    let pid_at = layout.add(OpCode::CtxField, 0, target, 4);
+    let comm_at = layout.add(OpCode::CtxField, 0, comm, COMM_LEN as u16);
+    let sender_at = layout.add(OpCode::Comm, 0, 0, 0);
+
+    let mut victim = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = victim.id();
+    let mut session = attach(&[layout.probe(5, tracepoint("signal", "signal_generate"), None)]);
+    // The host never traces itself, so another process sends the signal.
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -TERM {pid}"))
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    victim.wait().expect("wait for sleep");
+
+    let is_ours = |r: &[u8]| r.u32_at(pid_at) == pid && r.u32_at(sig_at) == 15;
+    let got = records(&mut session, |seen| seen.iter().any(|r| is_ours(r)));
+    let hit = got.iter().find(|r| is_ours(r));
+    let hit = hit.unwrap_or_else(|| panic!("no SIGTERM to {pid} among {} records", got.len()));
+    assert_eq!(hit.cstr_at(comm_at, COMM_LEN), "sleep");
+    assert_eq!(hit.cstr_at(sender_at, COMM_LEN), "sh");
+}
+
+#[test]
+fn tracepoint_task_chain_gives_the_ancestry() {
+    let mut layout = Layout::new();
+    let n = 8;
+    let chain_at = layout.add(OpCode::TaskChain, 0, 0, (n * TASK_ENTRY_LEN) as u16);
+    let mut session = attach(&[layout.probe(3, tracepoint("sched", "sched_process_exec"), None)]);
+    // `; true` keeps the outer shell from exec'ing the inner one, so the
+    // chain is sleep (the inner shell, exec'd) -> sh -> this test -> ...
+    let mut outer = Command::new("sh")
+        .arg("-c")
+        .arg("sh -c 'exec sleep 0.2'; true")
+        .spawn()
+        .expect("spawn sh");
+    let outer_pid = outer.id();
+    outer.wait().expect("wait for sh");
+
+    let chain = |r: &[u8]| -> Vec<TaskEntry> {
+        let count = r.u32_at(chain_at) as usize;
+        (0..count)
+            .map(|i| {
+                let at = chain_at + TASK_CHAIN_HEADER_LEN + i * TASK_ENTRY_LEN;
+                TaskEntry {
+                    tgid: r.u32_at(at),
+                    pid: r.u32_at(at + 4),
+                    uid: r.u32_at(at + 8),
+                    euid: r.u32_at(at + 12),
+                    comm: r[at + 16..at + 32].try_into().unwrap(),
+                }
+            })
+            .collect()
+    };
+    let comm = |e: &TaskEntry| e.comm[..].cstr_at(0, COMM_LEN);
+    let is_sleep = |r: &Vec<u8>| {
+        let c = chain(r);
+        c.len() > 1 && c[1].tgid == outer_pid && comm(&c[0]) == "sleep"
+    };
+    let got = records(&mut session, |seen| seen.iter().any(is_sleep));
+    let hit = got.iter().find(|r| is_sleep(r)).expect("the exec of sleep");
+    let c = chain(hit);
+    let me = std::process::id();
+    // The parent is the thread that forked: this test's thread.
+    let my_comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    assert_ne!(
+        c[0].tgid, outer_pid,
+        "the inner shell is a child of the outer"
+    );
+    assert_eq!(c[0].tgid, c[0].pid);
+    assert_eq!(comm(&c[1]), "sh");
+    assert_eq!(c[2].tgid, me, "the test is the outer shell's parent: {c:?}");
+    assert_eq!(comm(&c[2]), my_comm.trim_end());
+    let last = c.last().unwrap();
+    assert!(
+        last.tgid == 1 || c.len() == n,
+        "the chain ends at init or fills the slot: {c:?}"
+    );
+    let uid = libc_getuid();
+    assert!(c.iter().take(3).all(|e| e.uid == uid && e.euid == uid));
+}
+
+const SYS_EXECVE: u32 = 59;
+
+#[test]
+fn execve_argv_as_a_string_array() {
+    let mut layout = Layout::new();
+    let path_at = layout.add(OpCode::UserStr, 0, 0, 64);
+    let argv_at = layout.add(OpCode::UserStrArray, 1, MAX_ARGV as u16, 256);
+    // Room for two strings only: "/bin/echo\0" (10) + "hello\0" (6) = 16,
+    // and "world" does not fit in what is left.
+    let short_at = layout.add(OpCode::UserStrArray, 1, MAX_ARGV as u16, 20);
+    // At most one string.
+    let one_at = layout.add(OpCode::UserStrArray, 1, 1, 256);
+
+    let mut child = spawn_gated("exec /bin/echo hello world");
+    let pid = child.id();
+    let mut session = attach(&[layout.probe(
+        4,
+        Attach::SyscallEnter(vec![SYS_EXECVE]),
+        Some(pid),
+    )]);
+    go(&mut child);
+    child.wait().expect("wait for the child");
+
+    let got = records(&mut session, |seen| !seen.is_empty());
+    assert_eq!(got.len(), 1, "one execve from {pid}");
+    let r = &got[0][..];
+    let strings = |at: usize| -> (i32, Vec<String>) {
+        let count = r.u32_at(at) as i32;
+        let bytes = &r[at + STR_STATUS_LEN..];
+        let list = bytes
+            .split(|&b| b == 0)
+            .take(count.max(0) as usize)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        (count, list)
+    };
+    assert_eq!(r.str_at(path_at), Ok("/bin/echo".into()));
+    assert_eq!(strings(argv_at), (3, vec!["/bin/echo".into(), "hello".into(), "world".into()]));
+    assert_eq!(strings(short_at), (2, vec!["/bin/echo".into(), "hello".into()]));
+    let short_end = short_at + STR_STATUS_LEN + 16;
+    assert!(
+        r[short_end..short_at + STR_STATUS_LEN + 20].iter().all(|&b| b == 0),
+        "a string that does not fit leaves nothing behind"
+    );
+    assert_eq!(strings(one_at), (1, vec!["/bin/echo".into()]));
+}
+
+#[test]
+fn cmdline_parent_and_credentials() {
+    let path = unique_path("cmdline");
+    let mut layout = Layout::new();
+    let cmdline_at = layout.add(OpCode::Cmdline, 0, 0, 256);
+    let short_at = layout.add(OpCode::Cmdline, 0, 0, 5);
+    let parent_at = layout.add(OpCode::ParentTgid, 0, 0, 0);
+    let creds_at = layout.add(OpCode::EuidEgid, 0, 0, 0);
+    let path_at = layout.add(OpCode::UserStr, 1, 0, 128);
+
+    let mut child = spawn_gated(&format!("exec cat {path}"));
+    let pid = child.id();
+    let mut session = attach(&[layout.probe(
+        6,
+        Attach::SyscallEnter(vec![SYS_OPENAT]),
+        Some(pid),
+    )]);
+    go(&mut child);
+    child.wait().expect("wait for the child");
+
+    let got = records(&mut session, |seen| {
+        seen.iter().any(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
+    });
+    let hit = got
+        .iter()
+        .find(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
+        .expect("cat's open of the path");
+    assert_eq!(hit.str_at(cmdline_at), Ok(format!("cat\0{path}\0")));
+    assert_eq!(hit.str_at(short_at), Ok("cat\0/".into()));
+    assert_eq!(hit.u64_at(parent_at), u64::from(std::process::id()));
+    // SAFETY: geteuid and getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    assert_eq!(hit.u64_at(creds_at), (u64::from(egid) << 32) | u64::from(euid));
 }
