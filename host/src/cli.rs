@@ -55,6 +55,11 @@ pub struct Args {
     #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
     pub pass: Option<u8>,
 
+    /// List the probe points PROBE matches with their variables and types
+    /// (user functions and USDT marks), then exit.
+    #[arg(short = 'L', value_name = "PROBE")]
+    pub list_probe: Option<String>,
+
     /// The value of target() (the process of interest).
     #[arg(short = 'x', value_name = "PID")]
     pub target_pid: Option<u32>,
@@ -110,8 +115,20 @@ impl Args {
 /// Anything that stops the run before the script starts: bad arguments,
 /// compile errors (already printed), missing privileges, attach failures.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let catalog = LiveCatalog::new()?.with_target(args.target_pid);
+    if let Some(point) = &args.list_probe {
+        return match wasmtap::user_listing::list(point, &catalog) {
+            Ok(listing) => {
+                print!("{listing}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err((source, errors)) => {
+                eprint!("{}", diagnostics::render(&errors, "<-L>", &source));
+                Ok(ExitCode::from(1))
+            }
+        };
+    }
     let request = args.request()?;
-    let catalog = LiveCatalog::new()?;
     let options = CompileOptions {
         args: request.script_args.clone(),
         target_pid: args.target_pid,

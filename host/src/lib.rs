@@ -11,3 +11,4 @@ pub mod kernel;
 pub mod sandbox;
 pub mod session;
 pub mod signals;
+pub mod user_listing;

@@ -317,6 +317,19 @@ fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
             let attach = match &probe.resolved.kind {
                 ProbeKind::Syscall { nr, ret: false, .. } => Attach::SyscallEnter(vec![*nr]),
                 ProbeKind::Syscall { nr, ret: true, .. } => Attach::SyscallExit(vec![*nr]),
+                ProbeKind::UserFunction {
+                    path,
+                    file_offset,
+                    ret,
+                    pid,
+                    ..
+                } => uprobe(path, *file_offset, *pid, *ret),
+                ProbeKind::UserMark {
+                    path,
+                    file_offset,
+                    pid,
+                    ..
+                } => uprobe(path, *file_offset, *pid, false),
                 _ => return None,
             };
             Some(KernelProbe {
@@ -326,6 +339,17 @@ fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
             })
         })
         .collect()
+}
+
+/// A uprobe at `file_offset` of the binary `path`, in process `pid` only
+/// when set.
+fn uprobe(path: &str, file_offset: u64, pid: Option<u32>, ret: bool) -> Attach {
+    Attach::Uprobe {
+        path: path.into(),
+        location: kernel::UprobeLocation::FileOffset(file_offset),
+        pid: pid.map(|pid| pid as i32),
+        ret,
+    }
 }
 
 /// Probes of one kind ordered as stap runs them: by priority, then by
