@@ -324,3 +324,183 @@ pub(crate) fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<St
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        CompileOptions,
+        catalog::{
+            StaticCatalog, Syscall, TypeClass, UsdtArg, UsdtLocation, UserParam, UserType,
+            ValueLocation,
+        },
+    };
+
+    /// The recorded syscalls plus one user binary, `/bin/demo`.
+    struct DemoCatalog {
+        inner: StaticCatalog,
+        binary: Arc<UserBinary>,
+    }
+
+    impl Catalog for DemoCatalog {
+        fn syscalls(&self) -> &[Syscall] {
+            self.inner.syscalls()
+        }
+        fn kernel_version(&self) -> (u32, u32, u32) {
+            (6, 18, 0)
+        }
+        fn arch(&self) -> &str {
+            "x86_64"
+        }
+        fn user_binary(&self, path: &str) -> Result<Arc<UserBinary>, String> {
+            match path {
+                "/bin/demo" | "demo" => Ok(self.binary.clone()),
+                _ => Err("no such file".to_string()),
+            }
+        }
+    }
+
+    fn int(name: &str, reg: u16) -> UserParam {
+        UserParam {
+            name: name.to_string(),
+            ty: UserType {
+                name: "int".to_string(),
+                size: 4,
+                class: TypeClass::Signed,
+            },
+            location: ValueLocation::Register(reg),
+        }
+    }
+
+    fn function(name: &str, file: &str, address: u64, params: Vec<UserParam>) -> UserFunction {
+        UserFunction {
+            name: name.to_string(),
+            file: Some(file.to_string()),
+            line: Some(3),
+            address,
+            file_offset: address,
+            params,
+            return_type: None,
+        }
+    }
+
+    fn catalog() -> DemoCatalog {
+        DemoCatalog {
+            inner: StaticCatalog::x86_64((6, 18, 0)),
+            binary: Arc::new(UserBinary {
+                path: "/bin/demo".to_string(),
+                functions: vec![
+                    function(
+                        "add",
+                        "/src/math.c",
+                        0x1100,
+                        vec![int("a", 112), int("b", 104)],
+                    ),
+                    function("scale", "/src/math.c", 0x1120, vec![int("x", 112)]),
+                    function("sub", "/src/other.c", 0x1140, vec![]),
+                    function("main", "/src/main.c", 0x1160, vec![]),
+                ],
+                marks: vec![UsdtMark {
+                    provider: "demo".to_string(),
+                    name: "tick".to_string(),
+                    address: 0x1170,
+                    file_offset: 0x1170,
+                    semaphore: 0,
+                    args: vec![UsdtArg {
+                        spec: "8@(%rax)".to_string(),
+                        size: 8,
+                        signed: false,
+                        location: UsdtLocation::Memory { base: 80, disp: 0 },
+                    }],
+                }],
+                has_debug_info: true,
+            }),
+        }
+    }
+
+    fn resolved(point: &str) -> Result<Vec<String>, Vec<Diagnostic>> {
+        let catalog = catalog();
+        let source = format!("probe {point} {{}}");
+        let checked = crate::check(&source, &catalog, &CompileOptions::default())?;
+        Ok(checked.probes.into_iter().map(|p| p.name).collect())
+    }
+
+    fn first_error(source: &str) -> String {
+        let errors = crate::compile(source, &catalog(), &CompileOptions::default())
+            .err()
+            .expect("an error");
+        format!("{} / {}", errors[0].message, errors[0].hints.join(" / "))
+    }
+
+    #[test]
+    fn wildcards_and_files_select_functions() {
+        let names = resolved(r#"process("/bin/demo").function("s*")"#).unwrap();
+        assert_eq!(
+            names,
+            [
+                r#"process("/bin/demo").function("scale@/src/math.c:3")"#,
+                r#"process("/bin/demo").function("sub@/src/other.c:3")"#,
+            ]
+        );
+        let count = |p: &str| resolved(p).map(|n| n.len()).unwrap_or(0);
+        assert_eq!(count(r#"process("/bin/demo").function("*")"#), 4);
+        assert_eq!(count(r#"process("/bin/demo").function("?dd")"#), 1);
+        assert_eq!(count(r#"process("/bin/demo").function("[am]*")"#), 2);
+        assert_eq!(count(r#"process("/bin/demo").function("*@math.c")"#), 2);
+        assert_eq!(count(r#"process("/bin/demo").function("*@src/m*.c")"#), 3);
+        assert_eq!(count(r#"process("/bin/demo").function("s*@other.c")"#), 1);
+        assert_eq!(count(r#"process("demo").function("add").return"#), 1);
+        assert_eq!(count(r#"process("demo").function("add").call"#), 1);
+        assert_eq!(count(r#"process("demo").mark("t*")"#), 1);
+        assert_eq!(count(r#"process("demo").provider("demo").mark("tick")"#), 1);
+        assert_eq!(count(r#"process("demo").function("nope")?"#), 0);
+    }
+
+    #[test]
+    fn plans_read_parameters_from_registers() {
+        let bundle = crate::compile(
+            r#"probe process("/bin/demo").function("add") { printf("%s(%s) %d\n", probefunc(), $$parms, $b) }"#,
+            &catalog(),
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        let plan = bundle.probes[0].plan.expect("a kernel probe");
+        let regs: Vec<u16> = plan.ops[..plan.n_ops as usize]
+            .iter()
+            .filter(|op| op.code == wasmtap_abi::OpCode::Reg as u8)
+            .map(|op| op.src)
+            .collect();
+        assert_eq!(regs, [112, 104]);
+    }
+
+    #[test]
+    fn mistakes_are_diagnosed() {
+        assert!(
+            first_error(r#"probe process("/bin/demo").function("nope") {}"#)
+                .starts_with("probe point 'process(\"/bin/demo\").function(\"nope\")' matches no function of '/bin/demo'")
+        );
+        assert!(
+            first_error(r#"probe process("/bin/nothere").function("*") {}"#)
+                .starts_with("cannot read the binary '/bin/nothere': no such file")
+        );
+        assert!(first_error(r#"probe process.function("*") {}"#).contains("-x PID"));
+        assert!(
+            first_error(r#"probe process("demo").function("add") { print($c) }"#)
+                .contains("available: $$parms $a $b")
+        );
+        assert!(
+            first_error(r#"probe process("demo").function("add").return { print($a) }"#)
+                .contains("available: $return")
+        );
+        assert!(
+            first_error(r#"probe process("demo").mark("tick") { print($arg1) }"#)
+                .contains("cannot read yet ('8@(%rax)'")
+        );
+        assert!(
+            first_error(r#"probe process("demo").statement("*") {}"#)
+                .starts_with("unknown probe point")
+        );
+    }
+}

@@ -228,3 +228,141 @@ impl Segments {
             .map(|&(start, _, offset)| address - start + offset)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wasmtap_compiler::catalog::{TypeClass, UsdtLocation, ValueLocation};
+
+    use super::*;
+
+    /// Builds the end-to-end tests' demo program with `flags`.
+    fn demo(flags: &[&str]) -> (tempdir::Dir, UserBinary) {
+        let dir = tempdir::Dir::new();
+        let exe = dir.0.join("demo");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/tests/uprobes/demo.c");
+        let status = std::process::Command::new("gcc")
+            .args(flags)
+            .arg("-o")
+            .arg(&exe)
+            .arg(&source)
+            .status()
+            .expect("run gcc");
+        assert!(status.success());
+        let binary = load(&resolve_path(exe.to_str().unwrap()).unwrap()).unwrap();
+        (dir, binary)
+    }
+
+    mod tempdir {
+        /// A directory removed on drop.
+        pub struct Dir(pub std::path::PathBuf);
+
+        impl Dir {
+            pub fn new() -> Self {
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path =
+                    std::env::temp_dir().join(format!("wasmtap-elf-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&path).unwrap();
+                Self(path)
+            }
+        }
+
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn function<'b>(binary: &'b UserBinary, name: &str) -> &'b UserFunction {
+        binary
+            .functions
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no function {name}"))
+    }
+
+    #[test]
+    fn parameters_are_in_argument_registers_at_entry() {
+        for opt in ["-O0", "-O2"] {
+            let (_dir, binary) = demo(&["-g", opt]);
+            assert!(binary.has_debug_info);
+            let add = function(&binary, "add");
+            let params: Vec<_> = add
+                .params
+                .iter()
+                .map(|p| (p.name.as_str(), p.ty.name.as_str(), p.location))
+                .collect();
+            assert_eq!(
+                params,
+                [
+                    ("a", "int", ValueLocation::Register(112)),
+                    ("b", "int", ValueLocation::Register(104)),
+                ],
+                "{opt}"
+            );
+            assert!(
+                add.file
+                    .as_deref()
+                    .unwrap()
+                    .ends_with("tests/uprobes/demo.c")
+            );
+            assert_eq!(add.return_type.as_ref().unwrap().class, TypeClass::Signed);
+            let scale = function(&binary, "scale");
+            let types: Vec<_> = scale
+                .params
+                .iter()
+                .map(|p| (p.ty.name.as_str(), p.ty.size, p.ty.class))
+                .collect();
+            assert_eq!(
+                types,
+                [
+                    ("long int", 8, TypeClass::Signed),
+                    ("unsigned char", 1, TypeClass::Unsigned),
+                    ("char const*", 8, TypeClass::Pointer),
+                ]
+            );
+            assert_eq!(scale.params[2].location, ValueLocation::Register(96));
+            let handle = function(&binary, "handle");
+            assert_eq!(handle.params[0].ty.name, "struct req*");
+            assert!(function(&binary, "noop").params.is_empty());
+            // The entry's file offset is where the code is in the file.
+            let data = std::fs::read(&binary.path).unwrap();
+            let file = object::File::parse(&*data).unwrap();
+            let symbol = file.symbols().find(|s| s.name() == Ok("add")).unwrap();
+            assert_eq!(add.address, symbol.address());
+        }
+    }
+
+    #[test]
+    fn stripped_binaries_keep_symbol_functions_and_marks() {
+        let (_dir, binary) = demo(&["-O2", "-s"]);
+        assert!(!binary.has_debug_info);
+        assert!(binary.functions.iter().all(|f| f.params.is_empty()));
+        // -s drops .symtab and DWARF; the USDT note stays.
+        assert_eq!(binary.marks.len(), 1);
+        let mark = &binary.marks[0];
+        assert_eq!(
+            (mark.provider.as_str(), mark.name.as_str()),
+            ("demo", "tick")
+        );
+        assert_eq!(mark.args.len(), 3);
+        assert!(matches!(mark.args[0].location, UsdtLocation::Register(_)));
+        assert_eq!(mark.args[2].location, UsdtLocation::Constant(-3));
+        assert_eq!(data_at(&binary.path, mark.file_offset), 0x90, "a nop");
+    }
+
+    fn data_at(path: &str, offset: u64) -> u8 {
+        std::fs::read(path).unwrap()[offset as usize]
+    }
+
+    #[test]
+    fn names_resolve_through_path() {
+        let sh = resolve_path("sh").unwrap();
+        assert!(sh.is_absolute());
+        assert!(matches!(
+            resolve_path("no-such-program-xyz"),
+            Err(ElfError::NotInPath { .. })
+        ));
+    }
+}
