@@ -428,9 +428,8 @@ mod tests {
     }
 
     fn first_error(source: &str) -> String {
-        let errors = crate::compile(source, &catalog(), &CompileOptions::default())
-            .err()
-            .expect("an error");
+        let errors =
+            crate::compile(source, &catalog(), &CompileOptions::default()).expect_err("an error");
         format!("{} / {}", errors[0].message, errors[0].hints.join(" / "))
     }
 
