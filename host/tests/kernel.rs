@@ -13,8 +13,8 @@ use std::{
 
 use wasmtap::kernel::{Attach, KernelOptions, KernelProbe, KernelSession, check_privileges};
 use wasmtap_abi::{
-    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp,
-    RecordHeader, STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
+    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp, RecordHeader,
+    STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
 };
 
 const SYS_OPENAT: u32 = 257;
@@ -752,7 +752,11 @@ fn execve_argv_as_a_string_array() {
 
     let mut child = spawn_gated("exec /bin/echo hello world");
     let pid = child.id();
-    let mut session = attach(&[layout.probe(4, Attach::SyscallEnter(vec![SYS_EXECVE]), Some(pid))]);
+    let mut session = attach(&[layout.probe(
+        4,
+        Attach::SyscallEnter(vec![SYS_EXECVE]),
+        Some(pid),
+    )]);
     go(&mut child);
     child.wait().expect("wait for the child");
 
@@ -770,19 +774,11 @@ fn execve_argv_as_a_string_array() {
         (count, list)
     };
     assert_eq!(r.str_at(path_at), Ok("/bin/echo".into()));
-    assert_eq!(
-        strings(argv_at),
-        (3, vec!["/bin/echo".into(), "hello".into(), "world".into()])
-    );
-    assert_eq!(
-        strings(short_at),
-        (2, vec!["/bin/echo".into(), "hello".into()])
-    );
+    assert_eq!(strings(argv_at), (3, vec!["/bin/echo".into(), "hello".into(), "world".into()]));
+    assert_eq!(strings(short_at), (2, vec!["/bin/echo".into(), "hello".into()]));
     let short_end = short_at + STR_STATUS_LEN + 16;
     assert!(
-        r[short_end..short_at + STR_STATUS_LEN + 20]
-            .iter()
-            .all(|&b| b == 0),
+        r[short_end..short_at + STR_STATUS_LEN + 20].iter().all(|&b| b == 0),
         "a string that does not fit leaves nothing behind"
     );
     assert_eq!(strings(one_at), (1, vec!["/bin/echo".into()]));
@@ -800,13 +796,16 @@ fn cmdline_parent_and_credentials() {
 
     let mut child = spawn_gated(&format!("exec cat {path}"));
     let pid = child.id();
-    let mut session = attach(&[layout.probe(6, Attach::SyscallEnter(vec![SYS_OPENAT]), Some(pid))]);
+    let mut session = attach(&[layout.probe(
+        6,
+        Attach::SyscallEnter(vec![SYS_OPENAT]),
+        Some(pid),
+    )]);
     go(&mut child);
     child.wait().expect("wait for the child");
 
     let got = records(&mut session, |seen| {
-        seen.iter()
-            .any(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
+        seen.iter().any(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
     });
     let hit = got
         .iter()
@@ -817,8 +816,5 @@ fn cmdline_parent_and_credentials() {
     assert_eq!(hit.u64_at(parent_at), u64::from(std::process::id()));
     // SAFETY: geteuid and getegid have no preconditions.
     let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    assert_eq!(
-        hit.u64_at(creds_at),
-        (u64::from(egid) << 32) | u64::from(euid)
-    );
+    assert_eq!(hit.u64_at(creds_at), (u64::from(egid) << 32) | u64::from(euid));
 }
