@@ -46,7 +46,7 @@ use aya::{
         uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
     },
 };
-use wasmtap_abi::{Config, Plan, ProbeRoute, names};
+use wasmtap_abi::{Config, OpCode, Plan, ProbeRoute, TaskOffsets, names};
 
 use self::cookie_link::CookieLink;
 use self::probes::{RouteTable, TracepointName, UprobeTarget, plan_routes};
@@ -128,6 +128,14 @@ const PROGRAMS: [(&str, &str); 2] = [
     (names::PROG_SYS_EXIT, names::SYSCALL_EXIT_ROUTES),
 ];
 
+/// The ops that read kernel structs at offsets from BTF ([`Config::task`]).
+const TASK_OPS: [OpCode; 4] = [
+    OpCode::TaskChain,
+    OpCode::ParentTgid,
+    OpCode::EuidEgid,
+    OpCode::Cmdline,
+];
+
 /// Every program of the object, in the order [`KernelSession::programs`]
 /// lists them.
 const ALL_PROGRAMS: [&str; 6] = [
@@ -148,6 +156,8 @@ pub struct KernelSession {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     ring_bytes: u32,
+    /// The config written to the kernel.
+    config: Config,
     /// Probe ids whose plans are written.
     installed: Vec<u32>,
     /// Syscall numbers with a route written, per program (enter, exit).
@@ -171,9 +181,13 @@ pub struct KernelSession {
 }
 
 impl KernelSession {
-    /// Loads and verifies the programs, creates the maps and writes the
-    /// run-wide [`Config`] (this process's id, so the host never traces
-    /// itself, and the wakeup threshold). Nothing is attached yet.
+    /// Loads the eBPF object, creates the maps and writes the run-wide
+    /// [`Config`] (this process's id, so the host never traces itself, and
+    /// the wakeup threshold; [`Self::install`] adds the kernel struct
+    /// offsets from BTF when a plan needs them). Nothing is
+    /// attached yet, and programs are verified only when [`Self::attach`]
+    /// first needs them: each takes the verifier tens of milliseconds, and a
+    /// script rarely needs more than two of the six.
     pub fn load(opts: &KernelOptions) -> Result<Self, KernelError> {
         opts.validate()?;
         check_privileges()?;
@@ -181,29 +195,19 @@ impl KernelSession {
             .map_max_entries(names::EVENTS, opts.ring_bytes)
             .load(PROBES_OBJECT)
             .map_err(|source| KernelError::LoadObject { source })?;
+        // Programs are verified when first needed (see `ensure_loaded`);
+        // check now that the object has them all.
         for name in ALL_PROGRAMS {
-            let program = ebpf.program_mut(name).ok_or(KernelError::MissingItem {
+            ebpf.program(name).ok_or(KernelError::MissingItem {
                 kind: "program",
                 name,
             })?;
-            let loaded = match program {
-                Program::RawTracePoint(p) => p.load(),
-                Program::TracePoint(p) => p.load(),
-                Program::UProbe(p) => p.load(),
-                Program::PerfEvent(p) => p.load(),
-                _ => {
-                    return Err(KernelError::MissingItem {
-                        kind: "program of the expected type",
-                        name,
-                    });
-                }
-            };
-            loaded.map_err(|source| program_error(name, "load", source))?;
         }
         let config = Config {
             host_tgid: std::process::id(),
             wakeup_bytes: opts.wakeup_bytes,
-            task: btf::running_kernel_task_offsets()?,
+            // Filled from BTF by `install` when a plan first needs it.
+            task: Default::default(),
         };
         let mut map = Array::<_, Config>::try_from(map_mut(&mut ebpf, names::CONFIG)?)
             .map_err(|source| map_error(names::CONFIG, "open", source))?;
@@ -232,6 +236,7 @@ impl KernelSession {
             ebpf,
             events,
             ring_bytes: opts.ring_bytes,
+            config,
             installed: Vec::new(),
             routed: [Vec::new(), Vec::new()],
             wanted: [false; 2],
@@ -250,12 +255,13 @@ impl KernelSession {
     ///
     /// Every probe is validated first (ids, plan bounds, at most
     /// [`wasmtap_abi::PROBES_PER_ROUTE`] probes per event, tracepoints that
-    /// exist), so an error leaves the kernel state untouched. Tracepoint
-    /// probes mount tracefs if needed ([`ensure_tracefs`]) to find event
-    /// ids. Safe while attached: plans are written before the routes that
-    /// lead to them and routes cleared before their plans, so a running
-    /// program never follows a route to a stale plan. Call [`Self::attach`]
-    /// afterwards to attach (and detach) what the new probes need.
+    /// exist, kernel BTF readable where task ops need it), so an error
+    /// leaves the kernel state untouched. Tracepoint probes mount tracefs if
+    /// needed ([`ensure_tracefs`]) to find event ids. Safe while attached:
+    /// plans are written before the routes that lead to them and routes
+    /// cleared before their plans, so a running program never follows a
+    /// route to a stale plan. Call [`Self::attach`] afterwards to attach (and
+    /// detach) what the new probes need.
     pub fn install(&mut self, probes: &[KernelProbe]) -> Result<(), KernelError> {
         let routes = plan_routes(probes)?;
         let tracepoint_ids = if routes.tracepoints.is_empty() {
@@ -268,6 +274,20 @@ impl KernelSession {
                 .map(|name| Ok((name.clone(), tracepoint_id(&tracefs, name)?)))
                 .collect::<Result<BTreeMap<_, _>, KernelError>>()?
         };
+        let needs_task = probes.iter().any(|p| {
+            p.plan.ops[..p.plan.n_ops as usize]
+                .iter()
+                .any(|op| TASK_OPS.iter().any(|code| *code as u8 == op.code))
+        });
+        if needs_task && self.config.task == TaskOffsets::default() {
+            // Parsing the kernel's BTF takes ~35 ms: only when a plan walks
+            // kernel structs.
+            self.config.task = btf::running_kernel_task_offsets()?;
+            let mut map = Array::<_, Config>::try_from(map_mut(&mut self.ebpf, names::CONFIG)?)
+                .map_err(|source| map_error(names::CONFIG, "open", source))?;
+            map.set(0, self.config, 0)
+                .map_err(|source| map_error(names::CONFIG, "write", source))?;
+        }
 
         let mut plans = Array::<_, Plan>::try_from(map_mut(&mut self.ebpf, names::PLANS)?)
             .map_err(|source| map_error(names::PLANS, "open", source))?;
@@ -338,6 +358,7 @@ impl KernelSession {
             if !self.wanted[index] || self.attached[index] {
                 continue;
             }
+            ensure_loaded(&mut self.ebpf, program)?;
             raw_tracepoint(&mut self.ebpf, program)?
                 .attach(program)
                 .map_err(|source| program_error(program, "attach", source))?;
@@ -353,6 +374,10 @@ impl KernelSession {
         // Dropping a link detaches it.
         self.tracepoint_links
             .retain(|tp, _| self.tracepoints.contains_key(tp));
+        if self.tracepoints.is_empty() {
+            return Ok(());
+        }
+        ensure_loaded(&mut self.ebpf, name)?;
         let program: &mut TracePoint = program_mut(&mut self.ebpf, name)?;
         let fd = program
             .fd()
@@ -397,6 +422,7 @@ impl KernelSession {
                 continue;
             }
             let name = uprobe_program(target.ret);
+            ensure_loaded(&mut self.ebpf, name)?;
             let program: &mut UProbe = program_mut(&mut self.ebpf, name)?;
             let location = match &target.location {
                 UprobeLocation::Symbol(symbol) => UProbeAttachLocation::Symbol(symbol),
@@ -449,6 +475,8 @@ impl KernelSession {
         if wanted.is_empty() {
             return Ok(());
         }
+        ensure_loaded(&mut self.ebpf, name)?;
+        let program: &mut PerfEvent = program_mut(&mut self.ebpf, name)?;
         let cpus =
             aya::util::online_cpus().map_err(|(_, source)| KernelError::OnlineCpus { source })?;
         for (period, counter) in wanted {
@@ -456,23 +484,27 @@ impl KernelSession {
                 PerfCounter::CpuClock => PerfEventConfig::Software(SoftwareEvent::CpuClock),
                 PerfCounter::CpuCycles => PerfEventConfig::Hardware(HardwareEvent::CpuCycles),
             };
-            // Track links as they are made, so a failure on a later CPU
-            // leaves nothing untracked.
-            let (_, links) = self
-                .perf_links
-                .entry(period)
-                .or_insert((counter, Vec::new()));
+            let mut links = Vec::with_capacity(cpus.len());
             for &cpu in &cpus {
-                let link = program
-                    .attach(
-                        config,
-                        PerfEventScope::AllProcessesOneCpu { cpu },
-                        SamplePolicy::Period(period),
-                        false,
-                    )
-                    .map_err(|source| perf_error(counter, cpu, source))?;
-                links.push(link);
+                let attached = program.attach(
+                    config,
+                    PerfEventScope::AllProcessesOneCpu { cpu },
+                    SamplePolicy::Period(period),
+                    false,
+                );
+                match attached {
+                    Ok(link) => links.push(link),
+                    Err(source) => {
+                        // All CPUs or none: a period is either attached
+                        // and tracked or retried by the next attach.
+                        for link in links {
+                            let _ = program.detach(link);
+                        }
+                        return Err(perf_error(counter, cpu, source));
+                    }
+                }
             }
+            self.perf_links.insert(period, (counter, links));
         }
         Ok(())
     }
@@ -565,9 +597,9 @@ impl KernelSession {
         Ok(out)
     }
 
-    /// The session's programs as the kernel sees them (ids, verifier
+    /// The session's loaded programs as the kernel sees them (ids, verifier
     /// instruction counts, attach state): for diagnostics, `--verbose`
-    /// output and tests.
+    /// output and tests. Programs no probe needed yet are not loaded.
     pub fn programs(&self) -> Result<Vec<LoadedProgram>, KernelError> {
         let mut out = Vec::new();
         for name in ALL_PROGRAMS {
@@ -575,6 +607,9 @@ impl KernelSession {
                 kind: "program",
                 name,
             })?;
+            if program.fd().is_err() {
+                continue;
+            }
             let info = program
                 .info()
                 .map_err(|source| program_error(name, "inspect", source))?;
@@ -704,6 +739,30 @@ fn perf_error(counter: PerfCounter, cpu: u32, source: ProgramError) -> KernelErr
             source,
         }
     }
+}
+
+/// Verifies and loads program `name` unless it is loaded already.
+fn ensure_loaded(ebpf: &mut Ebpf, name: &'static str) -> Result<(), KernelError> {
+    let program = ebpf.program_mut(name).ok_or(KernelError::MissingItem {
+        kind: "program",
+        name,
+    })?;
+    if program.fd().is_ok() {
+        return Ok(());
+    }
+    let loaded = match program {
+        Program::RawTracePoint(p) => p.load(),
+        Program::TracePoint(p) => p.load(),
+        Program::UProbe(p) => p.load(),
+        Program::PerfEvent(p) => p.load(),
+        _ => {
+            return Err(KernelError::MissingItem {
+                kind: "program of the expected type",
+                name,
+            });
+        }
+    };
+    loaded.map_err(|source| program_error(name, "load", source))
 }
 
 fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Map, KernelError> {

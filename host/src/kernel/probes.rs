@@ -540,4 +540,130 @@ mod tests {
         }])
         .unwrap();
     }
+
+    fn tracepoint(system: &str, event: &str) -> Attach {
+        Attach::Tracepoint {
+            system: system.into(),
+            event: event.into(),
+        }
+    }
+
+    #[test]
+    fn routes_tracepoints_uprobes_and_periods() {
+        let uprobe = Attach::Uprobe {
+            path: "/bin/true".into(),
+            location: UprobeLocation::Symbol("main".into()),
+            pid: Some(42),
+            ret: true,
+        };
+        let clock = |period| Attach::PerfSample {
+            event: PerfCounter::CpuClock,
+            period,
+        };
+        let routes = plan_routes(&[
+            probe(1, tracepoint("sched", "sched_process_exec")),
+            probe(2, tracepoint("sched", "sched_process_exec")),
+            probe(3, tracepoint("signal", "signal_generate")),
+            probe(4, uprobe),
+            probe(5, clock(1_000_000)),
+            probe(6, clock(1_000_000)),
+            probe(7, clock(10_000_000)),
+        ])
+        .unwrap();
+        let exec = &routes.tracepoints[&("sched".into(), "sched_process_exec".into())];
+        assert_eq!(&exec.probes[..3], &[1, 2, NO_PROBE]);
+        assert_eq!(routes.tracepoints.len(), 2);
+        assert!(routes.uprobes[&4].ret && routes.uprobes[&4].pid == Some(42));
+        assert_eq!(&routes.perf[&1_000_000].1.probes[..3], &[5, 6, NO_PROBE]);
+        assert_eq!(routes.perf[&10_000_000].0, PerfCounter::CpuClock);
+        assert!(routes.enter.is_empty() && routes.exit.is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_targets() {
+        let err = |attach| plan_routes(&[probe(1, attach)]).unwrap_err().to_string();
+        assert!(err(tracepoint("sched", "../../etc")).contains("not a tracepoint name"));
+        assert!(err(tracepoint("", "x")).contains("not a tracepoint name"));
+        let sample = |event, period| Attach::PerfSample { event, period };
+        assert!(err(sample(PerfCounter::CpuClock, 0)).contains("period of 0"));
+        let err = plan_routes(&[
+            probe(1, sample(PerfCounter::CpuClock, 1000)),
+            probe(2, sample(PerfCounter::CpuCycles, 1000)),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("share the sampling period 1000"), "{err}");
+        let err = plan_routes(&[probe(
+            1,
+            Attach::Uprobe {
+                path: "/bin/true".into(),
+                location: UprobeLocation::FileOffset(0x1000),
+                pid: Some(0),
+                ret: false,
+            },
+        )]);
+        assert!(err.unwrap_err().to_string().contains("not a process"));
+        let full: Vec<_> = (0..=PROBES_PER_ROUTE as u32)
+            .map(|id| probe(id, tracepoint("sched", "sched_switch")))
+            .collect();
+        let err = plan_routes(&full).unwrap_err().to_string();
+        assert!(err.contains("tracepoint sched:sched_switch"), "{err}");
+    }
+
+    #[test]
+    fn checks_context_reads() {
+        let op = |code, src, len| {
+            let mut op = PlanOp::new(code, 8);
+            op.src = src;
+            op.len = len;
+            op
+        };
+        let bad = |attach: Attach, op: PlanOp| {
+            let len = 8 + OpCode::from_u8(op.code).unwrap().width(op.len);
+            plan_routes(&[KernelProbe {
+                id: 1,
+                attach,
+                plan: plan(&[op], len as u16),
+            }])
+            .err()
+            .map(|e| e.to_string())
+        };
+        let uprobe = || Attach::Uprobe {
+            path: "/bin/true".into(),
+            location: UprobeLocation::Symbol("main".into()),
+            pid: None,
+            ret: false,
+        };
+        let exec = || tracepoint("sched", "sched_process_exec");
+        // Registers: inside pt_regs only.
+        assert_eq!(bad(uprobe(), op(OpCode::Reg, 160, 0)), None);
+        assert!(
+            bad(uprobe(), op(OpCode::Reg, 168, 0))
+                .unwrap()
+                .contains("pt_regs")
+        );
+        assert!(
+            bad(uprobe(), op(OpCode::CtxField, 160, 16))
+                .unwrap()
+                .contains("registers")
+        );
+        // Trace entries: not the common_* fields, at most MAX_CTX_FIELD.
+        assert_eq!(bad(exec(), op(OpCode::CtxDataLoc, 8, 64)), None);
+        assert!(
+            bad(exec(), op(OpCode::CtxField, 4, 4))
+                .unwrap()
+                .contains("common_")
+        );
+        assert!(
+            bad(exec(), op(OpCode::CtxField, 8, 512))
+                .unwrap()
+                .contains("at most")
+        );
+        // __data_loc fields exist only in trace entries.
+        assert!(
+            bad(uprobe(), op(OpCode::CtxDataLoc, 8, 64))
+                .unwrap()
+                .contains("only tracepoints")
+        );
+    }
 }
