@@ -1,23 +1,39 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark of wasmtap and bpftrace on this machine.
+"""Side-by-side benchmark suite of wasmtap and bpftrace on this machine.
 
-Runs each scenario interleaved (wasmtap, bpftrace, wasmtap, ...) and reports
-medians, min-max and the wasmtap/bpftrace ratio as a markdown table
-(BENCHMARKS.md) and JSON (target/bench.json). Needs root. `--quick` runs few
-repetitions, for CI smoke tests.
+Each scenario runs its variants interleaved (untraced, wasmtap, bpftrace,
+untraced, wasmtap, ...) and reports medians, min-max and the
+wasmtap/bpftrace ratio: a markdown table in BENCHMARKS.md (full runs) and
+JSON in target/bench.json (every run). Needs root; installs bpftrace from
+Debian's packages when missing and builds its C workloads with cc.
 
-Scenarios (issue 2): start-to-exit of a begin-only script; start-to-attached
-of the openat trace; events/s and loss through the openat printf path.
+    scripts/bench.py            full run, rewrites BENCHMARKS.md
+    scripts/bench.py --quick    few small repetitions: a CI smoke test that
+                                every row is produced, not a measurement
+    scripts/bench.py --only NAME[,NAME]   a subset of scenarios
+
+A scenario whose feature this build lacks reports its rows as "-" with the
+reason, so the table always has every row. BENCH_DEBUG=1 reports how long
+each tracer took to attach and to stop.
+
+Scenarios: start-to-exit and start-to-attached; per-event overhead of
+counting every syscall by process name (and drops); printf per event
+(events/s, loss, host peak RSS); 999 Hz profiling overhead; uprobe per-hit
+overhead; compile time of a 500-line script, cold and cached; 1/4/16
+tenants of the daemon (overhead per event, memory per tenant).
 """
-import json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
+import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WASMTAP = os.environ.get("WASMTAP_BIN", os.path.join(ROOT, "target/release/wasmtap"))
 QUICK = "--quick" in sys.argv
-REPS = 3 if QUICK else 10
-OPENS = 20_000 if QUICK else 200_000
+ONLY = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), None)
+REPS = 1 if QUICK else 7
+SCALE = 1 if QUICK else 10
 
-WORKLOAD_C = r"""
+WORKLOADS = {
+    # N openat+close of one path.
+    "openloop": r"""
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -26,7 +42,40 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n; i++) { int fd = openat(AT_FDCWD, argv[2], O_RDONLY); if (fd >= 0) close(fd); }
     return 0;
 }
-"""
+""",
+    # N getppid() calls: the cheapest syscall, so tracing cost dominates.
+    "ppidloop": r"""
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    for (long i = 0; i < n; i++) getppid();
+    return 0;
+}
+""",
+    # CPU-bound with distinct functions and frame pointers, for profiling.
+    "spin": r"""
+#include <stdlib.h>
+__attribute__((noinline)) long leaf(long x) { for (int i = 0; i < 1000; i++) x = x * 6364136223846793005L + 1; return x; }
+__attribute__((noinline)) long middle(long x) { return leaf(x) ^ leaf(x + 1); }
+__attribute__((noinline)) long top(long x) { return middle(x) + middle(x + 2); }
+int main(int argc, char **argv) {
+    long n = atol(argv[1]), acc = 0;
+    for (long i = 0; i < n; i++) acc += top(i);
+    return (int)(acc & 1);
+}
+""",
+    # work(a, b) called N times, for uprobes.
+    "workloop": r"""
+#include <stdlib.h>
+__attribute__((noinline)) int work(int a, int b) { __asm__ volatile(""); return a + b; }
+int main(int argc, char **argv) {
+    long n = atol(argv[1]); int acc = 0;
+    for (long i = 0; i < n; i++) acc += work((int)i, 3);
+    return acc & 1;
+}
+""",
+}
 
 
 def ensure_bpftrace():
@@ -38,145 +87,329 @@ def ensure_bpftrace():
     return shutil.which("bpftrace") is not None
 
 
-def timed(cmd):
+class Bench:
+    def __init__(self, have_bpftrace):
+        self.have_bpftrace = have_bpftrace
+        self.work = tempfile.mkdtemp(prefix="wasmtap-bench-")
+        self.bins = {}
+        for name, source in WORKLOADS.items():
+            path = os.path.join(self.work, name)
+            flags = ["-O2", "-fno-omit-frame-pointer"] if name == "spin" else ["-O2"]
+            subprocess.run(["cc", *flags, "-x", "c", "-", "-o", path], input=source.encode(), check=True)
+            self.bins[name] = path
+        self.target = os.path.join(self.work, "bench-target-file")
+        open(self.target, "w").close()
+        self.rows = {}  # name -> {"wasmtap": summary, "bpftrace": summary, "note": str}
+
+    def row(self, name, ours, theirs=None, note=""):
+        self.rows[name] = {"wasmtap": summary(ours), "bpftrace": summary(theirs or []), "note": note}
+
+    def missing(self, names, reason):
+        for name in names:
+            self.rows[name] = {"wasmtap": None, "bpftrace": None, "note": reason}
+
+    def supports(self, script):
+        """Whether this build compiles `script` (a feature may not exist yet)."""
+        r = subprocess.run([WASMTAP, "-p", "2", "-e", script], capture_output=True, text=True)
+        return r.returncode == 0, (r.stderr.strip().splitlines() or [""])[0][:120]
+
+
+def run_timed(cmd, **kw):
+    """Wall seconds and peak RSS (KiB) of one command run to completion."""
     start = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    _, _, usage = os.wait4(proc.pid, 0)
+    return time.perf_counter() - start, usage.ru_maxrss
 
 
-def time_to_line(cmd, marker, stream):
-    """Seconds from spawn until `marker` appears on stdout or stderr."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    source = proc.stderr if stream == "stderr" else proc.stdout
-    elapsed = None
-    for line in source:
-        if marker in line:
-            elapsed = time.perf_counter() - start
-            break
-    proc.send_signal(2)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    return elapsed
+class Tracer:
+    """A tracer in the background, ready once `marker` shows up."""
 
+    def __init__(self, cmd, marker, stream="stderr", count=None):
+        """`count`: count the stdout lines containing this text from then on
+        (read as they come, so the tracer never blocks on a full pipe)."""
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.started = time.perf_counter()
+        self.cmd = cmd
+        source = self.proc.stderr if stream == "stderr" else self.proc.stdout
+        for line in source:
+            if marker in line:
+                break
+        self.ready_after = time.perf_counter() - self.started
+        self.counted = 0
+        self.counter = None
+        if count is not None:
+            def read():
+                for line in self.proc.stdout:
+                    if count in line:
+                        self.counted += 1
+            self.counter = threading.Thread(target=read, daemon=True)
+            self.counter.start()
 
-def openat_rate(tracer_cmd, ready_marker, stream, workload, target):
-    """Runs the workload under the tracer; returns (seconds, events seen)."""
-    out = tempfile.NamedTemporaryFile(delete=False)
-    out.close()
-    if tracer_cmd is None:
-        return timed([workload, str(OPENS), target]), OPENS
-    proc = subprocess.Popen(tracer_cmd + [out.name] if "{out}" not in tracer_cmd else tracer_cmd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    source = proc.stderr if stream == "stderr" else proc.stdout
-    for line in source:
-        if ready_marker in line:
-            break
-    seconds = timed([workload, str(OPENS), target])
-    time.sleep(0.5)
-    proc.send_signal(2)
-    proc.communicate(timeout=120)
-    with open(out.name, errors="replace") as f:
-        seen = sum(1 for line in f if target in line)
-    os.unlink(out.name)
-    return seconds, seen
+    def stop(self):
+        """SIGINT; returns (stdout, stderr, peak RSS KiB before the stop)."""
+        rss = status_kib(self.proc.pid, "VmHWM:")
+        t0 = time.perf_counter()
+        self.proc.send_signal(2)
+        if self.counter is not None:
+            self.counter.join(timeout=120)
+        try:
+            out, err = self.proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        if os.environ.get("BENCH_DEBUG"):
+            print(f"# stop {self.cmd[0]} took {time.perf_counter() - t0:.2f} s, ready after {self.ready_after:.2f} s", file=sys.stderr)
+        return out, err, rss
 
 
 def summary(values):
     values = [v for v in values if v is not None]
     if not values:
         return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def dropped(stderr):
+    return sum(int(m) for m in re.findall(r"WARNING: (\d+) events dropped", stderr or ""))
+
+
+# ---------------------------------------------------------------- scenarios
+
+def startup(b):
+    a, t = [], []
+    for _ in range(REPS):
+        a.append(run_timed([WASMTAP, "-e", "probe begin { exit() }"])[0])
+        if b.have_bpftrace:
+            t.append(run_timed(["bpftrace", "-e", "BEGIN { exit(); }"])[0])
+    b.row("start to exit, begin-only script (s)", a, t)
+    a, t = [], []
+    for _ in range(REPS):
+        tr = Tracer([WASMTAP, "-v", "-e", 'probe syscall.openat { printf("%s(%d) %s\\n", execname(), pid(), user_string($filename)) }'],
+                    "attached; running")
+        a.append(tr.ready_after)
+        tr.stop()
+        if b.have_bpftrace:
+            tr = Tracer(["bpftrace", "-e", 'BEGIN { printf("ready\\n"); } tracepoint:syscalls:sys_enter_openat { printf("%s(%d) %s\\n", comm, pid, str(args->filename)); }'],
+                        "ready", "stdout")
+            t.append(tr.ready_after)
+            tr.stop()
+    b.row("start to attached, openat printf script (s)", a, t)
+
+
+def counting(b):
+    n = 1_000_000 * SCALE
+    work = [b.bins["ppidloop"], str(n)]
+    base, a, t, a_drops = [], [], [], []
+    for _ in range(REPS):
+        base.append(run_timed(work)[0])
+        tr = Tracer([WASMTAP, "-v", "-e", "global c; probe syscall.* { c[execname()] <<< 1 } probe end { }"], "attached; running")
+        a.append(run_timed(work)[0])
+        _, err, _ = tr.stop()
+        a_drops.append(dropped(err))
+        if b.have_bpftrace:
+            tr = Tracer(["bpftrace", "-e", 'BEGIN { printf("ready\\n"); } tracepoint:raw_syscalls:sys_enter { @[comm] = count(); } END { clear(@); }'], "ready", "stdout")
+            t.append(run_timed(work)[0])
+            tr.stop()
+    untraced = statistics.median(base)
+    b.row(f"{n} getppid() untraced (s)", base)
+    b.row(f"{n} getppid() counted per process name (s)", a, t)
+    b.row("counting overhead per event (ns)", [(x - untraced) / n * 1e9 for x in a],
+          [(x - untraced) / n * 1e9 for x in t])
+    b.row("counting: events dropped", a_drops, note="wasmtap counts and prints drops at exit")
+
+
+def printf_path(b):
+    n = 20_000 * SCALE
+    work = [b.bins["openloop"], str(n), b.target]
+    base, a, t, a_seen, t_seen, a_rss, t_rss = [], [], [], [], [], [], []
+    for _ in range(REPS):
+        base.append(run_timed(work)[0])
+        # Both tools print to a pipe that this script drains line by line.
+        tr = Tracer([WASMTAP, "-v", "-e", 'probe syscall.openat { if (execname() == "openloop") printf("%s(%d) %s\\n", execname(), pid(), user_string($filename)) }'],
+                    "attached; running", count=b.target)
+        a.append(run_timed(work)[0])
+        time.sleep(0.3)
+        a_rss.append(tr.stop()[2])
+        a_seen.append(tr.counted)
+        if b.have_bpftrace:
+            tr = Tracer(["bpftrace", "-e", 'BEGIN { printf("ready\\n"); } tracepoint:syscalls:sys_enter_openat /comm == "openloop"/ { printf("%s(%d) %s\\n", comm, pid, str(args->filename)); }'],
+                        "ready", "stdout", count=b.target)
+            t.append(run_timed(work)[0])
+            time.sleep(0.3)
+            t_rss.append(tr.stop()[2])
+            t_seen.append(tr.counted)
+    b.row(f"{n} openat untraced (s)", base)
+    b.row(f"{n} openat traced with printf to a pipe (s)", a, t)
+    b.row(f"printf path: events delivered of {n}", a_seen, t_seen)
+    b.row("printf path: events/s delivered", [s / x for s, x in zip(a_seen, a)], [s / x for s, x in zip(t_seen, t)])
+    b.row("host peak RSS while tracing (MiB)", [r / 1024 for r in a_rss if r], [r / 1024 for r in t_rss if r])
+
+
+def profiling(b):
+    names = ["999 Hz profile: workload time (s)", "999 Hz profile: overhead on the profiled program (%)", "999 Hz profile: samples/s"]
+    script = "global s; probe perf.sw.cpu_clock.sample(1001001) { if (pid() == target()) s[ubacktrace()] <<< 1 } probe end { n = 0; foreach (k in s) n += @count(s[k]); printf(\"samples %d\\n\", n) }"
+    ok, why = b.supports(script)
+    if not ok:
+        return b.missing(names, f"not in this build: {why}")
+    n = 2_000 * SCALE
+    base, a, t, a_rate = [], [], [], []
+    for _ in range(REPS):
+        base.append(run_timed([b.bins["spin"], str(n)])[0])
+        for tool in (["wasmtap"] + (["bpftrace"] if b.have_bpftrace else [])):
+            proc = subprocess.Popen([b.bins["spin"], str(n)], stdout=subprocess.DEVNULL)
+            # The child runs at once; the tracer attaches a few ms later,
+            # which both tools pay alike.
+            if tool == "wasmtap":
+                tr = subprocess.Popen([WASMTAP, "-x", str(proc.pid), "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            else:
+                tr = subprocess.Popen(["bpftrace", "-e", f"profile:hz:999 /pid == {proc.pid}/ {{ @[ustack] = count(); }}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            start = time.perf_counter()
+            proc.wait()
+            elapsed = time.perf_counter() - start
+            tr.send_signal(2)
+            out, _ = tr.communicate(timeout=120)
+            if tool == "wasmtap":
+                a.append(elapsed)
+                m = re.search(r"samples (\d+)", out)
+                if m:
+                    a_rate.append(int(m.group(1)) / elapsed)
+            else:
+                t.append(elapsed)
+    untraced = statistics.median(base)
+    b.row(names[0], a, t)
+    b.row(names[1], [(x / untraced - 1) * 100 for x in a], [(x / untraced - 1) * 100 for x in t])
+    b.row(names[2], a_rate)
+
+
+def uprobes(b):
+    names = ["uprobe: workload time (s)", "uprobe: overhead per hit (ns)"]
+    binary = b.bins["workloop"]
+    script = f'global c; probe process("{binary}").function("work") {{ c <<< 1 }} probe end {{ }}'
+    ok, why = b.supports(script)
+    if not ok:
+        return b.missing(names, f"not in this build: {why}")
+    n = 200_000 * SCALE
+    base, a, t = [], [], []
+    for _ in range(REPS):
+        base.append(run_timed([binary, str(n)])[0])
+        tr = Tracer([WASMTAP, "-v", "-e", script], "attached; running")
+        a.append(run_timed([binary, str(n)])[0])
+        tr.stop()
+        if b.have_bpftrace:
+            tr = Tracer(["bpftrace", "-e", f'BEGIN {{ printf("ready\\n"); }} uprobe:{binary}:work {{ @ = count(); }}'], "ready", "stdout")
+            t.append(run_timed([binary, str(n)])[0])
+            tr.stop()
+    untraced = statistics.median(base)
+    b.row(names[0], a, t)
+    b.row(names[1], [(x - untraced) / n * 1e9 for x in a], [(x - untraced) / n * 1e9 for x in t])
+
+
+def compile_times(b):
+    lines = ["global counts, totals"]
+    for i in range(100):
+        lines += [f"function f{i}(x) {{",
+                  f"  if (x > {i}) return x * {i} + strlen(sprintf(\"%d\", x))",
+                  "  return x - 1",
+                  "}",
+                  f"probe timer.s({i + 1}) {{ counts[{i}] += f{i}({i}); totals[\"t{i}\"] <<< {i} }}"]
+    script = "\n".join(lines) + "\nprobe begin { exit() }\n"
+    path = os.path.join(b.work, "big.stp")
+    open(path, "w").write(script)
+    cache = os.path.join(b.work, "cache")
+    env = dict(os.environ, XDG_CACHE_HOME=cache)
+    cold, cached = [], []
+    for _ in range(REPS):
+        shutil.rmtree(cache, ignore_errors=True)
+        cold.append(run_timed([WASMTAP, "-p", "4", path], env=env)[0])
+        cached.append(run_timed([WASMTAP, "-p", "4", path], env=env)[0])
+    b.row(f"compile {len(script.splitlines())}-line script, -p4, cold cache (s)", cold)
+    b.row(f"compile {len(script.splitlines())}-line script, -p4, cached (s)", cached)
+
+
+def tenants(b):
+    n = 200_000 * SCALE
+    work = [b.bins["ppidloop"], str(n)]
+    sock = os.path.join(b.work, "daemon.sock")
+    policy = os.path.join(b.work, "policy.toml")
+    open(policy, "w").write('[default]\nlevel = "user"\n')
+    daemon = subprocess.Popen([WASMTAP, "daemon", "--policy", policy, "--socket", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not os.path.exists(sock):
+            time.sleep(0.02)
+        base = [run_timed(work)[0] for _ in range(REPS)]
+        untraced = statistics.median(base)
+        idle_rss = rss_kib(daemon.pid)
+        for count in (1, 4, 16):
+            per_event, mem = [], []
+            for _ in range(max(1, REPS // 2)):
+                clients = [Tracer([WASMTAP, "--connect", sock, "-v", "-e", "global c; probe syscall.getppid { c <<< 1 } probe end { }"], "attached; running")
+                           for _ in range(count)]
+                mem.append((rss_kib(daemon.pid) - idle_rss) / 1024 / count)
+                per_event.append((run_timed(work)[0] - untraced) / n * 1e9)
+                for c in clients:
+                    c.stop()
+            b.row(f"{count} tenant(s) counting getppid: overhead per event (ns)", per_event)
+            b.row(f"{count} tenant(s): daemon memory per tenant (MiB)", mem)
+    finally:
+        daemon.send_signal(15)
+        daemon.wait(timeout=60)
+
+
+def rss_kib(pid):
+    return status_kib(pid, "VmRSS:")
+
+
+def status_kib(pid, field):
+    """A size field of /proc/PID/status, in KiB (0 if the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+SCENARIOS = [startup, counting, printf_path, profiling, uprobes, compile_times, tenants]
 
 
 def main():
     have_bpftrace = ensure_bpftrace()
-    work = tempfile.mkdtemp()
-    workload = os.path.join(work, "openloop")
-    subprocess.run(["cc", "-O2", "-x", "c", "-", "-o", workload], input=WORKLOAD_C.encode(), check=True)
-    target = os.path.join(work, "bench-target-file")
-    open(target, "w").close()
+    b = Bench(have_bpftrace)
+    for scenario in SCENARIOS:
+        if ONLY and scenario.__name__ not in ONLY.split(","):
+            continue
+        started = time.perf_counter()
+        scenario(b)
+        print(f"# {scenario.__name__}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
-    rows = {}
-    scenarios = {
-        "start to exit, begin-only script (s)": (
-            lambda: timed([WASMTAP, "-e", "probe begin { exit() }"]),
-            lambda: timed(["bpftrace", "-e", "BEGIN { exit(); }"]),
-        ),
-        "start to attached, openat printf script (s)": (
-            lambda: time_to_line([WASMTAP, "-v", "-e",
-                                  'probe syscall.openat { printf("%s(%d) %s\\n", execname(), pid(), user_string($filename)) }'],
-                                 "attached; running", "stderr"),
-            lambda: time_to_line(["bpftrace", "-e",
-                                  'BEGIN { printf("ready\\n"); } tracepoint:syscalls:sys_enter_openat { printf("%s(%d) %s\\n", comm, pid, str(args->filename)); }'],
-                                 "ready", "stdout"),
-        ),
-    }
-    for name, (ours, theirs) in scenarios.items():
-        a, b = [], []
-        for _ in range(REPS):
-            a.append(ours())
-            if have_bpftrace:
-                b.append(theirs())
-        rows[name] = (summary(a), summary(b))
-
-    wasmtap_trace = [WASMTAP, "-v", "-e",
-                     'probe syscall.openat { if (execname() == "openloop") printf("%s(%d) %s\\n", execname(), pid(), user_string($filename)) }',
-                     "-o"]
-    bpftrace_trace = ["bpftrace", "-o"]
-    base, ours_t, theirs_t, ours_seen, theirs_seen = [], [], [], [], []
-    for _ in range(max(1, REPS // 3)):
-        base.append(openat_rate(None, None, None, workload, target)[0])
-        t, seen = openat_rate(wasmtap_trace, "attached; running", "stderr", workload, target)
-        ours_t.append(t)
-        ours_seen.append(seen)
-        if have_bpftrace:
-            out = tempfile.NamedTemporaryFile(delete=False).name
-            cmd = bpftrace_trace + [out, "-e",
-                                    'BEGIN { printf("ready\\n"); } tracepoint:syscalls:sys_enter_openat /comm == "openloop"/ { printf("%s(%d) %s\\n", comm, pid, str(args->filename)); }']
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                if os.path.exists(out) and "ready" in open(out, errors="replace").read(4096):
-                    break
-                time.sleep(0.05)
-            t = timed([workload, str(OPENS), target])
-            time.sleep(0.5)
-            proc.send_signal(2)
-            proc.communicate(timeout=120)
-            with open(out, errors="replace") as f:
-                theirs_seen.append(sum(1 for line in f if target in line))
-            os.unlink(out)
-            theirs_t.append(t)
-    rows["workload time, %d openat untraced (s)" % OPENS] = (summary(base), None)
-    rows["workload time, %d openat traced with printf (s)" % OPENS] = (summary(ours_t), summary(theirs_t))
-    rows["events delivered of %d" % OPENS] = (summary(ours_seen), summary(theirs_seen))
-    rows["events/s delivered"] = (summary([s / t for s, t in zip(ours_seen, ours_t)]),
-                                  summary([s / t for s, t in zip(theirs_seen, theirs_t)]))
-
-    bt_version = subprocess.run(["bpftrace", "--version"], capture_output=True, text=True).stdout.strip() if have_bpftrace else "not installed"
+    bt_version = subprocess.run(["bpftrace", "--version"], capture_output=True, text=True).stdout.strip() if have_bpftrace else "bpftrace not installed"
+    wt_version = subprocess.run([WASMTAP, "--version"], capture_output=True, text=True).stdout.strip()
     lines = [
         "# Benchmarks",
         "",
         f"Machine: {platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}; "
-        f"{bt_version}; date {time.strftime('%Y-%m-%d')}; {'quick' if QUICK else 'full'} run "
-        f"({REPS} interleaved repetitions). Generated by `scripts/bench.py` (run as root).",
+        f"{wt_version}; {bt_version}; date {time.strftime('%Y-%m-%d')}; {'quick' if QUICK else 'full'} run "
+        f"({REPS} interleaved repetitions). Generated by `scripts/bench.py` (run as root); "
+        "raw figures in target/bench.json.",
         "",
-        "| scenario | wasmtap median (min-max) | bpftrace median (min-max) | wasmtap / bpftrace |",
-        "| --- | --- | --- | --- |",
+        "| scenario | wasmtap median (min-max) | bpftrace median (min-max) | wasmtap / bpftrace | note |",
+        "| --- | --- | --- | --- | --- |",
     ]
     fmt = lambda s: "-" if s is None else f"{s['median']:.4g} ({s['min']:.4g}-{s['max']:.4g})"
-    for name, (a, b) in rows.items():
-        ratio = f"{a['median'] / b['median']:.3g}" if a and b and b["median"] else "-"
-        lines.append(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    for name, row in b.rows.items():
+        a, t = row["wasmtap"], row["bpftrace"]
+        ratio = f"{a['median'] / t['median']:.3g}" if a and t and t["median"] else "-"
+        lines.append(f"| {name} | {fmt(a)} | {fmt(t)} | {ratio} | {row['note']} |")
     text = "\n".join(lines) + "\n"
-    if not QUICK:
+    if not QUICK and not ONLY:
         open(os.path.join(ROOT, "BENCHMARKS.md"), "w").write(text)
     os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
-    json.dump(rows, open(os.path.join(ROOT, "target/bench.json"), "w"), indent=1)
+    json.dump({"machine": lines[2], "rows": b.rows}, open(os.path.join(ROOT, "target/bench.json"), "w"), indent=1)
     print(text)
+    shutil.rmtree(b.work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,12 @@ pub mod catalog;
 pub mod codegen;
 pub mod diagnostics;
 pub mod format;
+pub mod listing;
 pub mod passes;
 pub mod plan;
 pub mod span;
 pub mod syntax;
+pub mod syscalls;
 
 use catalog::Catalog;
 use diagnostics::Diagnostic;
@@ -46,6 +48,9 @@ pub struct CompileOptions {
     /// Bytes the kernel copies for each user string (`user_string`,
     /// tapset strings, `argstr`). Default 256; stap's MAXSTRINGLEN is 128.
     pub capture_string_bytes: u16,
+    /// What an operator's policy forbids (the daemon, a restricted user);
+    /// checked after resolution so a denied script attaches nothing.
+    pub restrictions: Option<passes::restrict::Restrictions>,
 }
 
 impl Default for CompileOptions {
@@ -54,6 +59,7 @@ impl Default for CompileOptions {
             args: Vec::new(),
             target_pid: None,
             capture_string_bytes: 256,
+            restrictions: None,
         }
     }
 }
@@ -130,6 +136,9 @@ pub fn check(
     let script = parse(source, catalog, options)?;
     // Resolution first: the checker needs each probe's variables.
     let probes = passes::resolve::resolve(&script, catalog)?;
+    if let Some(restrictions) = &options.restrictions {
+        passes::restrict::check(&script, &probes, restrictions)?;
+    }
     let typed = passes::types::check(&script, &probes, catalog)?;
     Ok(Checked {
         script,

@@ -77,6 +77,9 @@ pub enum Capture {
     /// The u64 at this byte offset of the event's `struct pt_regs` (a
     /// register of the traced task: uprobe parameters, `$return`).
     Reg(u16),
+    /// The strings of a user `char **` argument (execve's argv), at most
+    /// `max` bytes of them.
+    UserStrArray { arg: u8, max: u16 },
 }
 
 /// Builds one probe's plan while its handler is generated.
@@ -133,6 +136,15 @@ impl PlanBuilder {
                 },
                 OpCode::UserStr.width(max),
             ),
+            Capture::UserStrArray { arg, max } => (
+                PlanOp {
+                    arg,
+                    len: max,
+                    src: wasmtap_abi::MAX_ARGV as u16,
+                    ..PlanOp::new(OpCode::UserStrArray, self.next)
+                },
+                OpCode::UserStrArray.width(max),
+            ),
         };
         let end = self.next as usize + width;
         if end > MAX_RECORD || self.ops.len() >= MAX_OPS {
@@ -177,6 +189,9 @@ pub fn describe(plan: &Plan) -> String {
             Some(OpCode::Arg) => out.push_str(&format!(" arg{}", op.arg)),
             Some(OpCode::UserStr) => out.push_str(&format!(" arg{} max {}", op.arg, op.len)),
             Some(OpCode::Reg) => out.push_str(&format!(" pt_regs+{}", op.src)),
+            Some(OpCode::UserStrArray) => {
+                out.push_str(&format!(" arg{} max {} strings {}", op.arg, op.len, op.src))
+            }
             _ => {}
         }
         out.push('\n');

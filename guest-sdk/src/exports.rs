@@ -231,6 +231,46 @@ pub extern "C" fn fmt_str(v: i64, spec: i64) {
     with(|rt| rt.fmt_str(s(v), spec))
 }
 
+// ---- syscall decoding -----------------------------------------------------
+
+/// The `len` bytes of a record slot at `ptr`.
+#[inline(always)]
+fn slot<'a>(ptr: i32, len: i32) -> &'a [u8] {
+    // SAFETY: the generated code passes a slot of the current record, which
+    // lies in the batch buffer; on Wasm a bad address traps when read.
+    unsafe { core::slice::from_raw_parts(ptr as u32 as usize as *const u8, len.max(0) as usize) }
+}
+
+/// Appends `value` rendered as syscall argument kind `kind`.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn fmt_sysarg(value: i64, kind: i32) {
+    with(|rt| rt.fmt_sysarg(value, kind))
+}
+
+/// Appends the quoted user string of a `UserStr` slot.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn fmt_sys_str(ptr: i32, len: i32, pointer: i64) {
+    with(|rt| rt.fmt_sys_str(slot(ptr, len), pointer))
+}
+
+/// Appends a `UserStrArray` slot as a list.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn fmt_sys_argv(ptr: i32, len: i32, pointer: i64) {
+    with(|rt| rt.fmt_sys_argv(slot(ptr, len), pointer))
+}
+
+/// Appends at most `count` bytes of a `UserStr` slot, quoted.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn fmt_sys_buf(ptr: i32, len: i32, pointer: i64, count: i64) {
+    with(|rt| rt.fmt_sys_buf(slot(ptr, len), pointer, count))
+}
+
+/// stap's `retstr` of a return value.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn sys_retstr(value: i64, kind: i32) -> i64 {
+    with(|rt| pack(rt.sys_retstr(value, kind)))
+}
+
 // ---- arrays ---------------------------------------------------------------
 
 /// Creates an array.

@@ -27,6 +27,7 @@ pub mod map;
 pub mod rt;
 pub mod stat;
 pub mod strings;
+pub mod syscalls;
 
 pub use rt::{Runtime, Str};
 

@@ -458,6 +458,15 @@ impl Runtime {
         self.after_output();
     }
 
+    /// Appends what `write` produces to the innermost builder, or to the
+    /// output when none is open (decoders that render into bytes, such as
+    /// [`crate::syscalls`]).
+    #[inline]
+    pub fn fmt_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        write(self.sink());
+        self.after_output();
+    }
+
     /// Output not yet handed to the host (for tests).
     pub fn pending_output(&self) -> &[u8] {
         &self.out

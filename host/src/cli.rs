@@ -13,14 +13,16 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use wasmtap::{
     catalog::LiveCatalog,
+    output::RateLimited,
     session::{self, SessionOptions},
 };
-use wasmtap_compiler::{CompileOptions, diagnostics};
+use wasmtap_compiler::{CompileOptions, diagnostics, listing};
 
 const EXAMPLES: &str = r#"Examples:
   wasmtap -e 'probe begin { printf("hello %s\n", "world"); exit() }'
   wasmtap -e 'probe syscall.openat { printf("%s(%d) %s\n", execname(), pid(), user_string($filename)) }'
   wasmtap -e 'global c; probe syscall.* { c[execname()]++ } probe timer.s(5) { exit() }'
+  wasmtap -L 'syscall.open*'   # probe points with their variables
   wasmtap -p 3 script.stp      # show the capture plans and the Wasm handlers
   wasmtap -v script.stp ARG1   # time each pass; $1 / @1 read ARG1"#;
 
@@ -55,10 +57,15 @@ pub struct Args {
     #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
     pub pass: Option<u8>,
 
-    /// List the probe points PROBE matches with their variables and types
-    /// (user functions and USDT marks), then exit.
-    #[arg(short = 'L', value_name = "PROBE")]
-    pub list_probe: Option<String>,
+    /// List the probe points matching PATTERN, one per line, and exit
+    /// (`-l 'syscall.*'`).
+    #[arg(short = 'l', value_name = "PATTERN", conflicts_with = "list_vars")]
+    pub list: Option<String>,
+
+    /// List the probe points matching PATTERN with their variables and
+    /// types, and exit (`-L 'syscall.open*'`).
+    #[arg(short = 'L', value_name = "PATTERN")]
+    pub list_vars: Option<String>,
 
     /// The value of target() (the process of interest).
     #[arg(short = 'x', value_name = "PID")]
@@ -76,6 +83,25 @@ pub struct Args {
     /// Memory the script's sandbox may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub memory_mib: usize,
+
+    /// Stop the script (as a run-time error) once it prints more than
+    /// this many bytes in one second; 0 for no limit.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub max_output_rate: u64,
+
+    /// Run the script through the wasmtap daemon listening on this socket
+    /// (no root needed; the daemon's policy applies).
+    #[arg(long, value_name = "SOCKET")]
+    pub connect: Option<PathBuf>,
+
+    /// With --connect: print the daemon's messages as JSON lines.
+    #[arg(long, requires = "connect")]
+    pub json: bool,
+
+    /// With --connect: print the counters of the running tenants you may
+    /// see (all of them for root) as JSON, and exit.
+    #[arg(long, requires = "connect")]
+    pub stats: bool,
 }
 
 /// What the user asked for, checked before anything is acquired.
@@ -109,30 +135,55 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The pattern of `-l` / `-L`, and whether variables are wanted.
+    fn listing(&self) -> Option<(&str, bool)> {
+        match (&self.list, &self.list_vars) {
+            (Some(pattern), _) => Some((pattern, false)),
+            (None, Some(pattern)) => Some((pattern, true)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `-l` / `-L`: prints the matching probe points (with their variables).
+fn list(pattern: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
+    let catalog = LiveCatalog::new()?;
+    match listing::list(pattern, &catalog, with_vars) {
+        Ok(lines) => {
+            let mut out = io::stdout().lock();
+            for line in lines {
+                writeln!(out, "{line}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            let source = listing::script_for(pattern);
+            eprint!("{}", diagnostics::render(&errors, "<pattern>", &source));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 /// Runs the command line.
 ///
 /// # Errors
 /// Anything that stops the run before the script starts: bad arguments,
 /// compile errors (already printed), missing privileges, attach failures.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let catalog = LiveCatalog::new()?.with_target(args.target_pid);
-    if let Some(point) = &args.list_probe {
-        return match wasmtap::user_listing::list(point, &catalog) {
-            Ok(listing) => {
-                print!("{listing}");
-                Ok(ExitCode::SUCCESS)
-            }
-            Err((source, errors)) => {
-                eprint!("{}", diagnostics::render(&errors, "<-L>", &source));
-                Ok(ExitCode::from(1))
-            }
-        };
+    if let Some(socket) = &args.connect {
+        return connect(&args, socket);
+    }
+    if let Some((pattern, with_vars)) = args.listing() {
+        return list(pattern, with_vars);
     }
     let request = args.request()?;
+    let catalog = LiveCatalog::new()?.with_target(args.target_pid);
     let options = CompileOptions {
         args: request.script_args.clone(),
         target_pid: args.target_pid,
         capture_string_bytes: args.string_capture,
+        restrictions: None,
     };
     let verbose = |pass: u8, what: &str, started: Instant| {
         if args.verbose > 0 {
@@ -182,11 +233,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let output: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(io::BufWriter::new(
-            fs::File::create(path)
-                .with_context(|| format!("cannot create output file '{}'", path.display()))?,
+        Some(path) => Box::new(RateLimited::new(
+            io::BufWriter::new(
+                fs::File::create(path)
+                    .with_context(|| format!("cannot create output file '{}'", path.display()))?,
+            ),
+            args.max_output_rate,
         )),
-        None => Box::new(io::stdout()),
+        None => Box::new(RateLimited::new(io::stdout(), args.max_output_rate)),
     };
     let session_options = SessionOptions {
         file_name: request.file_name.clone(),
@@ -199,4 +253,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let outcome = session::run(&bundle, output, &session_options)?;
     Ok(ExitCode::from(outcome.exit_code))
+}
+
+/// `--connect`: the daemon compiles and runs; we only stream.
+fn connect(args: &Args, socket: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use wasmtap::daemon::{client, protocol::RunRequest};
+    if args.stats {
+        client::stats(socket)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let request = args.request()?;
+    let display = if args.json {
+        client::Display::Json
+    } else {
+        client::Display::Text
+    };
+    let code = client::run(
+        socket,
+        RunRequest {
+            file_name: request.file_name,
+            source: request.source,
+            args: request.script_args,
+            target_pid: args.target_pid,
+            verbose: args.verbose,
+            string_capture: Some(args.string_capture),
+        },
+        display,
+    )?;
+    Ok(ExitCode::from(code))
 }

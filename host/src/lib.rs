@@ -6,9 +6,11 @@
 //! drains records, [`sandbox`] runs the handlers in wasmtime.
 
 pub mod catalog;
+pub mod daemon;
 pub mod elf;
 pub mod kernel;
+pub mod output;
+pub mod policy;
 pub mod sandbox;
 pub mod session;
 pub mod signals;
-pub mod user_listing;

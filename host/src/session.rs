@@ -12,6 +12,10 @@
 use std::{
     fmt::Write as _,
     io::Write,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -51,6 +55,69 @@ pub struct SessionOptions {
     /// Records are handed to the guest in batches of at most this many
     /// bytes. Default 256 KiB.
     pub batch_bytes: usize,
+    /// Where run-time errors and warnings go: stderr, or the tenant's
+    /// connection in the daemon.
+    pub diagnostics: DiagnosticSink,
+    /// Ends the run like Ctrl-C once set (the daemon: the client left or
+    /// asked to stop, or the daemon is shutting down).
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Counts this run's work while it runs, for per-tenant statistics.
+    pub counters: Arc<RunCounters>,
+}
+
+/// Where a run's `ERROR:` and `WARNING:` lines go.
+#[derive(Clone, Default)]
+pub struct DiagnosticSink(Option<Arc<Mutex<Box<dyn Write + Send>>>>);
+
+impl DiagnosticSink {
+    /// Lines go to `sink` instead of stderr.
+    pub fn to(sink: Box<dyn Write + Send>) -> Self {
+        Self(Some(Arc::new(Mutex::new(sink))))
+    }
+
+    /// Writes one line; a sink that fails is ignored (the run goes on).
+    pub fn line(&self, line: &str) {
+        match &self.0 {
+            Some(sink) => {
+                let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = writeln!(sink, "{line}");
+                let _ = sink.flush();
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for DiagnosticSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "DiagnosticSink(custom)"
+        } else {
+            "DiagnosticSink(stderr)"
+        })
+    }
+}
+
+/// Live counters of one run; atomics so another thread can read them.
+#[derive(Debug, Default)]
+pub struct RunCounters {
+    /// Records delivered to the handlers.
+    pub events: AtomicU64,
+    /// Records the kernel dropped (known at the end of the run).
+    pub drops: AtomicU64,
+    /// Nanoseconds spent inside the sandbox.
+    pub handler_ns: AtomicU64,
+}
+
+impl RunCounters {
+    /// The counters as JSON, for `wasmtap --connect ... --stats`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "events": self.events.load(Ordering::Relaxed),
+            "drops": self.drops.load(Ordering::Relaxed),
+            "handler_cpu_ms": self.handler_ns.load(Ordering::Relaxed) as f64 / 1e6,
+        })
+    }
 }
 
 impl Default for SessionOptions {
@@ -65,6 +132,9 @@ impl Default for SessionOptions {
             kernel: KernelOptions::default(),
             drain_interval: Duration::from_millis(5),
             batch_bytes: 256 << 10,
+            diagnostics: DiagnosticSink::default(),
+            stop: None,
+            counters: Arc::default(),
         }
     }
 }
@@ -99,7 +169,7 @@ pub fn run(
     options: &SessionOptions,
 ) -> Result<Outcome, SessionError> {
     signals::install();
-    let phase = Phase::new(options.verbose);
+    let phase = Phase::new(options);
     let sandbox = Sandbox::new(SandboxConfig {
         memory_limit: options.memory_limit,
         deadline: options.handler_budget,
@@ -158,7 +228,7 @@ pub fn run(
         let _ = run.instance.flush();
     }
     if let Some(kernel) = &kernel {
-        report_drops(bundle, kernel);
+        report_drops(bundle, kernel, options);
     }
     let exit_code = u8::from(run.failed);
     drop(kernel);
@@ -180,6 +250,11 @@ impl Run<'_> {
         self.failed
             || self.poisoned
             || signals::stop_requested()
+            || self
+                .options
+                .stop
+                .as_ref()
+                .is_some_and(|stop| stop.load(Ordering::SeqCst))
             || self.instance.exit_requested().unwrap_or(true)
     }
 
@@ -192,10 +267,16 @@ impl Run<'_> {
         if self.poisoned {
             return;
         }
-        let Err(error) = f(self.instance) else { return };
+        let started = Instant::now();
+        let result = f(self.instance);
+        self.options
+            .counters
+            .handler_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let Err(error) = result else { return };
         self.failed = true;
         self.poisoned = !matches!(error, RunError::Script { .. });
-        eprintln!("{}", self.describe(&error, probe));
+        self.options.diagnostics.line(&self.describe(&error, probe));
     }
 
     fn event_loop(&mut self, mut kernel: Option<&mut KernelSession>) {
@@ -223,7 +304,7 @@ impl Run<'_> {
             match kernel.as_deref_mut() {
                 Some(kernel) => {
                     if let Err(error) = kernel.wait(wait) {
-                        eprintln!("ERROR: {error}");
+                        self.options.diagnostics.line(&format!("ERROR: {error}"));
                         self.failed = true;
                         return;
                     }
@@ -266,6 +347,10 @@ impl Run<'_> {
             if batch.is_empty() {
                 return;
             }
+            self.options
+                .counters
+                .events
+                .fetch_add(records_in(batch), Ordering::Relaxed);
             let records = std::mem::take(batch);
             self.call(None, |i| i.handle_batch(&records));
             *batch = records;
@@ -370,20 +455,39 @@ fn ordered(bundle: &Bundle, want: impl Fn(&ProbeKind) -> bool) -> Vec<&ResolvedP
     probes
 }
 
-fn report_drops(bundle: &Bundle, kernel: &KernelSession) {
+/// Counts the records of a batch by walking their headers.
+fn records_in(batch: &[u8]) -> u64 {
+    let mut count = 0;
+    let mut at = 0;
+    while at + wasmtap_abi::HEADER_LEN <= batch.len() {
+        let len = u32::from_ne_bytes([batch[at + 4], batch[at + 5], batch[at + 6], batch[at + 7]])
+            as usize;
+        if len < wasmtap_abi::HEADER_LEN {
+            break;
+        }
+        count += 1;
+        at += len.next_multiple_of(RECORD_ALIGN);
+    }
+    count
+}
+
+fn report_drops(bundle: &Bundle, kernel: &KernelSession, options: &SessionOptions) {
     match kernel.drops() {
         Ok(drops) => {
             for (id, count) in drops {
+                options.counters.drops.fetch_add(count, Ordering::Relaxed);
                 let name = bundle
                     .probes
                     .get(id as usize)
                     .map_or("?", |p| p.resolved.name.as_str());
-                eprintln!(
+                options.diagnostics.line(&format!(
                     "WARNING: {count} events dropped on probe '{name}' (the ring buffer was full)"
-                );
+                ));
             }
         }
-        Err(error) => eprintln!("WARNING: cannot read drop counters: {error}"),
+        Err(error) => options
+            .diagnostics
+            .line(&format!("WARNING: cannot read drop counters: {error}")),
     }
 }
 
@@ -391,22 +495,24 @@ fn report_drops(bundle: &Bundle, kernel: &KernelSession) {
 struct Phase {
     verbose: bool,
     started: Instant,
+    sink: DiagnosticSink,
 }
 
 impl Phase {
-    fn new(verbose: u8) -> Self {
+    fn new(options: &SessionOptions) -> Self {
         Self {
-            verbose: verbose > 0,
+            verbose: options.verbose > 0,
             started: Instant::now(),
+            sink: options.diagnostics.clone(),
         }
     }
 
     fn done(&self, pass: u8, what: &str) {
         if self.verbose {
-            eprintln!(
+            self.sink.line(&format!(
                 "Pass {pass}: {what} in {:.1} ms",
                 self.started.elapsed().as_secs_f64() * 1e3
-            );
+            ));
         }
     }
 }

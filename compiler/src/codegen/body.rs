@@ -27,6 +27,10 @@ use crate::{
 
 #[path = "uprobe.rs"]
 mod uprobe;
+// The syscall tapset variables (`argstr`, `retstr`, `*_str`) live in their
+// own file, a child module so they extend `Gen` directly.
+#[path = "syscall.rs"]
+mod syscall;
 
 /// A generated body with its error sites and, for handlers, its plan.
 pub(crate) struct BodyOut {
@@ -795,77 +799,21 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.load_field(offset);
             }
             ProbeVar::ArgStr => self.argstr(&kind, span)?,
-            ProbeVar::RetStr => {
-                let offset = self.capture(Capture::RetVal, span)?;
-                self.load_field(offset);
-                self.rt("str_from_i64");
+            ProbeVar::RetStr => self.retstr(&kind, span)?,
+            ProbeVar::ArgDecoded { index, kind } => self.decoded_arg(*index, *kind, span)?,
+            ProbeVar::ArgInt { index } => {
+                self.arg(*index, span)?;
+                self.ins().i64_extend32_s();
+            }
+            ProbeVar::SyscallNr => {
+                let ProbeKind::Syscall { nr, .. } = &kind else {
+                    return None;
+                };
+                self.ins().i64_const(i64::from(*nr));
             }
             _ => return self.user_probe_var(var, span),
         }
         Some(var.ty())
-    }
-
-    /// stap's `argstr`, in its generic form: strings quoted, pointers in
-    /// hex, numbers in decimal, separated by ", ".
-    fn argstr(&mut self, kind: &ProbeKind, span: Span) -> Option<()> {
-        let args = symbols::syscall_args(kind, self.l.catalog)
-            .unwrap_or(&[])
-            .to_vec();
-        self.rt("fmt_begin");
-        for (i, arg) in args.iter().enumerate() {
-            if i > 0 {
-                self.literal(b", ");
-                self.rt("fmt_lit");
-            }
-            let index = i as u8;
-            if arg.is_user_string() {
-                let max = self.l.options.capture_string_bytes;
-                let offset = self.capture(Capture::UserString { arg: index, max }, span)?;
-                let pointer = self.capture(Capture::Arg(index), span)?;
-                let status = self.temp(ValType::I32);
-                let rec = self.l.g_rec;
-                self.ins()
-                    .global_get(rec)
-                    .i32_load(mem(offset as u64, 2))
-                    .local_tee(status)
-                    .i32_const(0)
-                    .i32_lt_s();
-                self.open(BlockType::Empty, b'i');
-                self.load_field(pointer);
-                self.ins()
-                    .i64_const(spec::pack(b'x', spec::FLAG_HASH, None, None));
-                self.rt("fmt_i64");
-                self.ins().else_();
-                self.literal(b"\"");
-                self.rt("fmt_lit");
-                self.ins()
-                    .global_get(rec)
-                    .i32_const(offset as i32 + wasmtap_abi::STR_STATUS_LEN as i32)
-                    .i32_add()
-                    .i64_extend_i32_u()
-                    .local_get(status)
-                    .i64_extend_i32_u()
-                    .i64_const(32)
-                    .i64_shl()
-                    .i64_or();
-                self.rt("text_str");
-                self.rt("fmt_lit");
-                self.literal(b"\"");
-                self.rt("fmt_lit");
-                self.close();
-            } else if arg.c_type.contains('*') {
-                self.arg(index, span)?;
-                self.ins()
-                    .i64_const(spec::pack(b'x', spec::FLAG_HASH, None, None));
-                self.rt("fmt_i64");
-            } else {
-                self.arg(index, span)?;
-                self.ins().i64_const(spec::pack(b'd', 0, None, None));
-                self.rt("fmt_i64");
-            }
-        }
-        self.rt("fmt_end");
-        Some(())
     }
 
     /// Evaluates `keys` into temporaries, then pushes them as the pending

@@ -1,5 +1,6 @@
 //! The semantic passes between parsing and code generation.
 pub mod resolve;
+pub mod restrict;
 pub mod symbols;
 pub mod types;
 pub mod uprobe;

@@ -3,9 +3,12 @@
 
 use serde::Serialize;
 
+use wasmtap_abi::sysarg::ArgKind;
+
 use crate::{
     catalog::{Catalog, SyscallArg},
     passes::resolve::ProbeKind,
+    syscalls::{self, SyscallLayout},
 };
 
 /// The value types of the language.
@@ -175,6 +178,16 @@ pub enum ProbeVar {
     MarkName,
     /// The mark's provider (`$$provider`).
     MarkProvider,
+    /// An argument rendered as its tapset prints it in `argstr`: a quoted
+    /// path (stap's `filename`), an argv list (`args`), or a symbolic
+    /// `*_str` variable (`flags_str`).
+    ArgDecoded { index: u8, kind: ArgKind },
+    /// The syscall number (`$__syscall_nr`), known at compile time.
+    SyscallNr,
+    /// An argument the tapset reads as a C `int` whatever the tracepoint's
+    /// type (`fd` of mmap is an `unsigned long` there): sign-extended from
+    /// 32 bits, so -1 stays -1.
+    ArgInt { index: u8 },
 }
 
 impl ProbeVar {
@@ -185,7 +198,9 @@ impl ProbeVar {
             | ProbeVar::Return
             | ProbeVar::UserParam { .. }
             | ProbeVar::UserReturn
-            | ProbeVar::MarkArg { .. } => Ty::Long,
+            | ProbeVar::MarkArg { .. }
+            | ProbeVar::ArgInt { .. }
+            | ProbeVar::SyscallNr => Ty::Long,
             _ => Ty::Str,
         }
     }
@@ -213,42 +228,114 @@ pub fn probe_var(
     if let Some(user) = super::uprobe::probe_var(kind, catalog, name, target) {
         return user;
     }
-    let ProbeKind::Syscall { ret, .. } = kind else {
+    let ProbeKind::Syscall {
+        ret, name: syscall, ..
+    } = kind
+    else {
         return None;
     };
     let args = syscall_args(kind, catalog).unwrap_or(&[]);
     let arg = args.iter().position(|arg| arg.name == name);
     match (target, name) {
-        (true, "return") if *ret => Some(ProbeVar::Return),
+        (true, "return" | "ret") if *ret => Some(ProbeVar::Return),
+        (true, "__syscall_nr") => Some(ProbeVar::SyscallNr),
         (true, _) => arg.map(|index| ProbeVar::Arg { index: index as u8 }),
         (false, "name") => Some(ProbeVar::SyscallName),
         (false, "argstr") => Some(ProbeVar::ArgStr),
         (false, "retstr") if *ret => Some(ProbeVar::RetStr),
-        (false, _) => arg.map(|index| {
-            if args[index].is_user_string() {
-                ProbeVar::ArgString { index: index as u8 }
-            } else {
-                ProbeVar::Arg { index: index as u8 }
-            }
-        }),
+        (false, _) => match syscalls::layout(syscall) {
+            Some(layout) => tapset_var(layout, args, name),
+            None => arg.map(|index| {
+                if args[index].is_user_string() {
+                    ProbeVar::ArgString { index: index as u8 }
+                } else {
+                    ProbeVar::Arg { index: index as u8 }
+                }
+            }),
+        },
     }
 }
 
-/// Names of every variable a probe offers, for "did you mean" hints and
-/// listings.
-pub fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<String> {
-    let mut names = super::uprobe::probe_var_names(kind, catalog);
-    if let ProbeKind::Syscall { ret, .. } = kind {
-        names.push("name".to_string());
-        names.push("argstr".to_string());
-        if *ret {
-            names.push("retstr".to_string());
-            names.push("$return".to_string());
+/// A tapset variable of a syscall the layout table describes.
+fn tapset_var(layout: &SyscallLayout, args: &[SyscallArg], name: &str) -> Option<ProbeVar> {
+    layout.args.iter().find_map(|tapset| {
+        let index = args.iter().position(|a| a.name == tapset.field)? as u8;
+        if tapset.var == name {
+            Some(if tapset.var_is_string() {
+                ProbeVar::ArgDecoded {
+                    index,
+                    kind: tapset.kind,
+                }
+            } else if matches!(tapset.kind, ArgKind::Int | ArgKind::DirFd) {
+                ProbeVar::ArgInt { index }
+            } else {
+                ProbeVar::Arg { index }
+            })
+        } else if tapset.str_var.as_deref() == Some(name) {
+            Some(ProbeVar::ArgDecoded {
+                index,
+                kind: tapset.kind,
+            })
+        } else {
+            None
         }
-        for arg in syscall_args(kind, catalog).unwrap_or(&[]) {
-            names.push(arg.name.clone());
-            names.push(format!("${}", arg.name));
+    })
+}
+
+/// Every variable a probe offers with its type, in stap's `-L` order:
+/// `name`, the tapset variables, `argstr` (or `retstr`), then the `$`
+/// fields of the event.
+pub fn probe_vars(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<(String, Ty)> {
+    if let Some(user) = super::uprobe::probe_vars(kind, catalog) {
+        return user;
+    }
+    let mut vars = Vec::new();
+    let ProbeKind::Syscall { ret, name, .. } = kind else {
+        return vars;
+    };
+    let args = syscall_args(kind, catalog).unwrap_or(&[]);
+    vars.push(("name".to_string(), Ty::Str));
+    if *ret {
+        vars.push(("retstr".to_string(), Ty::Str));
+        vars.push(("$return".to_string(), Ty::Long));
+        return vars;
+    }
+    match syscalls::layout(name) {
+        Some(layout) => {
+            for tapset in &layout.args {
+                let ty = if tapset.var_is_string() {
+                    Ty::Str
+                } else {
+                    Ty::Long
+                };
+                vars.push((tapset.var.clone(), ty));
+                if let Some(str_var) = &tapset.str_var {
+                    vars.push((str_var.clone(), Ty::Str));
+                }
+            }
+        }
+        None => {
+            for arg in args {
+                let ty = if arg.is_user_string() {
+                    Ty::Str
+                } else {
+                    Ty::Long
+                };
+                vars.push((arg.name.clone(), ty));
+            }
         }
     }
-    names
+    vars.push(("argstr".to_string(), Ty::Str));
+    for arg in args {
+        vars.push((format!("${}", arg.name), Ty::Long));
+    }
+    vars
+}
+
+/// Names of every variable a probe offers, for "did you mean" hints.
+pub fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<String> {
+    probe_vars(kind, catalog)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }

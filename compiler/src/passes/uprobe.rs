@@ -306,23 +306,66 @@ pub(crate) fn probe_var(
     Some(var)
 }
 
-/// The `$` variables a user probe offers, for hints and listings.
-pub(crate) fn probe_var_names(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<String> {
-    let Some(site) = UserSite::of(kind, catalog) else {
-        return Vec::new();
-    };
-    match (&site, site.function(), site.mark()) {
-        (UserSite::Function(_, _, true), ..) => vec!["$return".to_string()],
-        (_, Some(function), _) => std::iter::once("$$parms".to_string())
-            .chain(function.params.iter().map(|p| format!("${}", p.name)))
+/// The variables a user probe offers with their types, for hints and
+/// `-L`; `None` for other probes.
+pub(crate) fn probe_vars(
+    kind: &ProbeKind,
+    catalog: &dyn Catalog,
+) -> Option<Vec<(String, crate::passes::symbols::Ty)>> {
+    use crate::passes::symbols::Ty;
+    let site = UserSite::of(kind, catalog)?;
+    let long = |name: String| (name, Ty::Long);
+    Some(match (&site, site.function(), site.mark()) {
+        (UserSite::Function(_, _, true), ..) => vec![long("$return".to_string())],
+        (_, Some(function), _) => std::iter::once(("$$parms".to_string(), Ty::Str))
+            .chain(function.params.iter().map(|p| long(format!("${}", p.name))))
             .collect(),
         (_, _, Some(mark)) => ["$$parms", "$$name", "$$provider"]
             .into_iter()
-            .map(str::to_string)
-            .chain((1..=mark.args.len()).map(|n| format!("$arg{n}")))
+            .map(|name| (name.to_string(), Ty::Str))
+            .chain((1..=mark.args.len()).map(|n| long(format!("$arg{n}"))))
             .collect(),
         _ => Vec::new(),
+    })
+}
+
+/// The `-L` line of a user probe after its name: each variable with its C
+/// type as stap prints it (`$a:int $s:char const*`); `None` for other
+/// probes.
+pub fn listed_vars(kind: &ProbeKind, catalog: &dyn Catalog) -> Option<String> {
+    let site = UserSite::of(kind, catalog)?;
+    let mut line = String::new();
+    match (&site, site.function(), site.mark()) {
+        (UserSite::Function(_, _, true), Some(function), _) => {
+            let ty = function
+                .return_type
+                .as_ref()
+                .map_or("long", |t| t.name.as_str());
+            line.push_str(&format!(" $return:{ty}"));
+        }
+        (_, Some(function), _) => {
+            for param in &function.params {
+                line.push_str(&format!(" ${}:{}", param.name, param.ty.name));
+            }
+        }
+        (_, _, Some(mark)) => {
+            for (n, arg) in mark.args.iter().enumerate() {
+                let ty = match (arg.size, arg.signed) {
+                    (1, true) => "char",
+                    (1, false) => "unsigned char",
+                    (2, true) => "short",
+                    (2, false) => "unsigned short",
+                    (4, true) => "int",
+                    (4, false) => "unsigned int",
+                    (_, true) => "long",
+                    (_, false) => "unsigned long",
+                };
+                line.push_str(&format!(" $arg{}:{ty}", n + 1));
+            }
+        }
+        _ => {}
     }
+    Some(line)
 }
 
 #[cfg(test)]

@@ -148,6 +148,22 @@ pub const RUNTIME_FUNCS: &[RuntimeFunc] = &[
     f("iter_key_i64", &[I32, I32], &[I64]),
     f("iter_key_str", &[I32, I32], &[I64]),
     f("iter_end", &[I32], &[]),
+    // Syscall decoding (`argstr`, `retstr`, tapset `*_str` variables):
+    // (value, kind): appends `value` rendered as [`crate::sysarg::ArgKind`]
+    // `kind` to the innermost open builder.
+    f("fmt_sysarg", &[I64, I32], &[]),
+    // (slot, slot_len, pointer): appends the quoted user string of the
+    // `UserStr` slot at `slot` (`slot_len` bytes, status included), `NULL`
+    // when `pointer` is 0, `pointer` in hex when the kernel could not read it.
+    f("fmt_sys_str", &[I32, I32, I64], &[]),
+    // (slot, slot_len, pointer): appends a `UserStrArray` slot as a list,
+    // `["ls", "-l"]`.
+    f("fmt_sys_argv", &[I32, I32, I64], &[]),
+    // (slot, slot_len, pointer, count): appends at most `count` bytes of a
+    // `UserStr` slot, quoted, with `...` when cut short.
+    f("fmt_sys_buf", &[I32, I32, I64, I64], &[]),
+    // (value, kind): stap's `retstr`: `-2 (ENOENT)`, or the value.
+    f("sys_retstr", &[I64, I32], &[I64]),
 ];
 
 /// Kinds of map values, for `map_new`.

@@ -69,9 +69,15 @@ impl Tracer {
     /// Starts wasmtap with `-v` plus `args` and waits until it reports that
     /// it is attached and running.
     pub fn start(args: &[&str]) -> Tracer {
-        let mut child = Command::new(bin())
-            .arg("-v")
-            .args(args)
+        let mut command = Command::new(bin());
+        command.arg("-v").args(args);
+        Tracer::start_command(command)
+    }
+
+    /// Like [`Tracer::start`] for a prepared command (another user, another
+    /// binary path); the command must pass `-v`.
+    pub fn start_command(mut command: Command) -> Tracer {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
