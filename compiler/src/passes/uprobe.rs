@@ -45,8 +45,8 @@ pub(crate) fn resolve(
     let pattern = string_arg(pattern_component, "a name pattern")?;
     let pid = catalog.target_process();
     let probes: Vec<_> = match &site {
-        Site::Function => binary
-            .matching_functions(&pattern)
+        Site::Function => without_aliases(binary.matching_functions(&pattern))
+            .into_iter()
             .map(|function| {
                 let index = function_index(&binary, function);
                 (
@@ -96,6 +96,31 @@ pub(crate) fn resolve(
         ));
     }
     Ok(probes)
+}
+
+/// One function per entry address: aliases (`malloc` and `__libc_malloc`)
+/// would put two uprobes on one instruction and print every call twice.
+/// The name kept is the one with the fewest leading underscores, then the
+/// shortest; the result stays in name order.
+fn without_aliases<'b>(functions: impl Iterator<Item = &'b UserFunction>) -> Vec<&'b UserFunction> {
+    let rank = |f: &UserFunction| {
+        let underscores = f.name.len() - f.name.trim_start_matches('_').len();
+        (underscores, f.name.len())
+    };
+    let mut best: std::collections::HashMap<u64, &UserFunction> = std::collections::HashMap::new();
+    let mut all = Vec::new();
+    for function in functions {
+        all.push(function);
+        best.entry(function.file_offset)
+            .and_modify(|kept| {
+                if rank(function) < rank(kept) {
+                    *kept = function;
+                }
+            })
+            .or_insert(function);
+    }
+    all.retain(|f| std::ptr::eq(*f, best[&f.file_offset]));
+    all
 }
 
 enum Site {
@@ -498,6 +523,25 @@ mod tests {
         assert_eq!(count(r#"process("demo").mark("t*")"#), 1);
         assert_eq!(count(r#"process("demo").provider("demo").mark("tick")"#), 1);
         assert_eq!(count(r#"process("demo").function("nope")?"#), 0);
+    }
+
+    #[test]
+    fn aliases_probe_once_under_the_plainest_name() {
+        let mut catalog = catalog();
+        let binary = Arc::make_mut(&mut catalog.binary);
+        binary
+            .functions
+            .insert(0, function("__add_alias", "/src/math.c", 0x1100, vec![]));
+        let source = r#"probe process("demo").function("*add*") {}"#;
+        let checked = crate::check(source, &catalog, &CompileOptions::default()).unwrap();
+        let names: Vec<_> = checked.probes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [r#"process("/bin/demo").function("add@/src/math.c:3")"#]
+        );
+        let source = r#"probe process("demo").function("__add_alias") {}"#;
+        let checked = crate::check(source, &catalog, &CompileOptions::default()).unwrap();
+        assert_eq!(checked.probes.len(), 1);
     }
 
     #[test]
