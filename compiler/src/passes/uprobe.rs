@@ -1,6 +1,7 @@
 //! Resolution of user-space probe points: `process("PATH").function("PAT")`
-//! (with `.call` and `.return`), `process.function("PAT")` on the `-x`
-//! target's executable, and `process("PATH").mark("NAME")` for USDT probes.
+//! (with `.call` and `.return`), `process(PID).function("PAT")` and
+//! `process.function("PAT")` (the `-x` target) on a process's executable,
+//! and `process("PATH").mark("NAME")` for USDT probes.
 //!
 //! Each matched function or mark becomes its own probe (one uprobe each),
 //! as each syscall of `syscall.*` does: its parameters sit in different
@@ -43,14 +44,19 @@ pub(crate) fn resolve(
         .rfind(|c| c.name == "function" || c.name == "mark")
         .ok_or_else(|| unknown_user_point(point))?;
     let pattern = string_arg(pattern_component, "a name pattern")?;
-    let pid = catalog.target_process();
+    // `process(PID)` probes that process; otherwise `-x` narrows every
+    // user probe to the target.
+    let pid = match &components[0].arg {
+        Some(Literal::Int(pid)) => u32::try_from(*pid).ok(),
+        _ => catalog.target_process(),
+    };
     let probes: Vec<_> = match &site {
         Site::Function => without_aliases(binary.matching_functions(&pattern))
             .into_iter()
             .map(|function| {
                 let index = function_index(&binary, function);
                 (
-                    function_pp(&binary, function, ret),
+                    function_pp(&binary, function, names.last().copied()),
                     ProbeKind::UserFunction {
                         path: binary.path.clone(),
                         function: function.name.clone(),
@@ -181,7 +187,7 @@ fn function_index(binary: &UserBinary, function: &UserFunction) -> usize {
 }
 
 /// `pp()` as stap prints it: `process("/bin/x").function("add@/src/x.c:3")`.
-fn function_pp(binary: &UserBinary, function: &UserFunction, ret: bool) -> String {
+fn function_pp(binary: &UserBinary, function: &UserFunction, last: Option<&str>) -> String {
     let mut site = function.name.clone();
     if let Some(file) = &function.file {
         site.push('@');
@@ -190,7 +196,10 @@ fn function_pp(binary: &UserBinary, function: &UserFunction, ret: bool) -> Strin
             site.push_str(&format!(":{line}"));
         }
     }
-    let suffix = if ret { ".return" } else { "" };
+    let suffix = match last {
+        Some(last @ ("return" | "call")) => format!(".{last}"),
+        _ => String::new(),
+    };
     format!("process(\"{}\").function(\"{site}\"){suffix}", binary.path)
 }
 
@@ -424,7 +433,7 @@ mod tests {
         }
         fn user_binary(&self, path: &str) -> Result<Arc<UserBinary>, String> {
             match path {
-                "/bin/demo" | "demo" => Ok(self.binary.clone()),
+                "/bin/demo" | "demo" | "/proc/1234/exe" => Ok(self.binary.clone()),
                 _ => Err("no such file".to_string()),
             }
         }
@@ -523,6 +532,25 @@ mod tests {
         assert_eq!(count(r#"process("demo").mark("t*")"#), 1);
         assert_eq!(count(r#"process("demo").provider("demo").mark("tick")"#), 1);
         assert_eq!(count(r#"process("demo").function("nope")?"#), 0);
+    }
+
+    #[test]
+    fn a_process_id_narrows_the_probe_to_that_process() {
+        let source = r#"probe process(1234).function("add").call {}"#;
+        let checked = crate::check(source, &catalog(), &CompileOptions::default()).unwrap();
+        let probe = &checked.probes[0];
+        assert_eq!(
+            probe.name,
+            r#"process("/bin/demo").function("add@/src/math.c:3").call"#
+        );
+        assert!(matches!(
+            probe.kind,
+            ProbeKind::UserFunction {
+                pid: Some(1234),
+                ret: false,
+                ..
+            }
+        ));
     }
 
     #[test]
