@@ -5,19 +5,33 @@
 //! script needs from the kernel is data written here (see
 //! [`wasmtap_abi`]). A run goes:
 //!
-//! 1. [`check_privileges`] (and [`ensure_tracefs`] before any tracepoint
-//!    attach) so failures name their cause;
-//! 2. [`KernelSession::load`]: verify the programs, create the maps, tell the
+//! 1. [`check_privileges`] so failures name their cause;
+//! 2. [`KernelSession::load`]: load the object, create the maps, tell the
 //!    programs the host's own process id so the host never traces itself;
-//! 3. [`KernelSession::install`]: write the plans and the routes (syscall
-//!    numbers, tracepoint ids, sampling periods) that lead to them;
-//! 4. [`KernelSession::attach`]: attach the programs that have probes, one
-//!    link per tracepoint, uprobe and (sampling period, CPU), and detach
-//!    links no installed probe needs any more;
+//! 3. [`KernelSession::install`]: write the plans and the routes that lead to
+//!    them (syscall numbers, tracepoint event ids read from tracefs, which
+//!    it mounts if needed, and sampling periods), and the kernel struct
+//!    offsets from BTF when a plan walks tasks;
+//! 4. [`KernelSession::attach`]: verify the programs the probes need and
+//!    attach them: raw tracepoints for syscalls, one cookie-carrying link per
+//!    tracepoint, one uprobe link per uprobe probe (its id as cookie), one
+//!    perf event per (sampling period, online CPU); links no installed probe
+//!    needs any more are detached;
 //! 5. loop: [`KernelSession::wait`] with a timeout (the programs wake the
 //!    reader only when `wakeup_bytes` are waiting, so the run loop drains on
 //!    a timer as well), then [`KernelSession::drain`];
 //! 6. drop the session: links are detached and programs and maps unloaded.
+//!
+//! # Costs measured here (Linux 6.18, 2 vCPUs)
+//! - Object load ~70-120 ms; each program verifies in ~60-90 ms (~25k
+//!   verifier steps) when first attached.
+//! - A uprobe attaches in 160-210 µs (500 functions: ~0.1 s), but each
+//!   uprobe or tracepoint link takes ~100 ms to detach: the kernel waits for
+//!   RCU grace periods under a global mutex (`event_mutex`) per perf event,
+//!   so detaching in parallel does not help (500 uprobes: ~50 s). Only
+//!   uprobe_multi links would avoid it, and aya 0.14 cannot load a program
+//!   for them. Raw tracepoints and cpu-clock events detach in about a
+//!   millisecond.
 
 mod btf;
 mod cookie_link;
