@@ -1,11 +1,13 @@
 //! What the compiler may know about the system it compiles for.
 //!
-//! Resolution asks a [`Catalog`] which syscalls (and later tracepoints,
+//! Resolution asks a [`Catalog`] which syscalls and tracepoints (and later
 //! kernel types and user binaries) exist. The host implements it from the
-//! live system; tests use [`StaticCatalog`], built from a table recorded on
+//! live system; tests use [`StaticCatalog`], built from tables recorded on
 //! Linux 6.18 x86_64, so they run without a kernel.
 
 use std::sync::Arc;
+
+use serde::Serialize;
 
 /// One syscall: its number and its arguments as the syscall tracepoint
 /// names and types them.
@@ -43,6 +45,15 @@ pub trait Catalog {
     fn kernel_version(&self) -> (u32, u32, u32);
     /// The architecture name as stap spells it (`x86_64`).
     fn arch(&self) -> &str;
+    /// Every tracepoint as `(system, event)`, sorted. Default: none, for
+    /// catalogs that know no tracepoints.
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// The format of one tracepoint, `None` if the system lacks it.
+    fn tracepoint(&self, _system: &str, _event: &str) -> Option<Tracepoint> {
+        None
+    }
     /// The functions and USDT marks of the user binary `path`, as written in
     /// `process("PATH")`: an absolute path, a path relative to the current
     /// directory, or a bare name looked up in `PATH` as stap does. The
@@ -60,6 +71,148 @@ pub trait Catalog {
     fn target_process(&self) -> Option<u32> {
         None
     }
+}
+
+/// A kernel tracepoint and the fields of its trace entry, as its tracefs
+/// `format` file describes them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Tracepoint {
+    /// The tracefs directory it sits in (`sched`, `signal`).
+    pub system: String,
+    /// The event's name (`sched_process_exec`).
+    pub event: String,
+    /// The event id (`common_type` of every entry).
+    pub id: u32,
+    /// The event's own fields, `common_*` excluded, in entry order.
+    pub fields: Vec<TracepointField>,
+}
+
+/// One field of a trace entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TracepointField {
+    /// The name `$name` reads it by.
+    pub name: String,
+    /// The C type as the format prints it (`pid_t`, `char[16]`,
+    /// `__data_loc char[]`).
+    pub c_type: String,
+    /// Byte offset in the trace entry.
+    pub offset: u16,
+    /// Bytes the field occupies.
+    pub size: u16,
+    /// Whether the format marks the field signed.
+    pub signed: bool,
+}
+
+/// How a script sees a tracepoint field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An integer (or pointer) of `bytes` (1, 2, 4 or 8) bytes.
+    Int { bytes: u8, signed: bool },
+    /// A `char[N]` array holding a NUL-padded string.
+    CharArray,
+    /// A `__data_loc char[]` string stored after the fixed fields.
+    DataLocStr,
+    /// Anything else (other arrays, `__data_loc` of non-chars): not offered.
+    Unsupported,
+}
+
+impl TracepointField {
+    /// How the field reads as a script value. The C type decides the width
+    /// and sign where it is a plain integer type, because syscall
+    /// tracepoints store an `int` in an 8-byte unsigned slot and stap's
+    /// `$fd` is still a signed int.
+    pub fn kind(&self) -> FieldKind {
+        let ty = self.c_type.trim();
+        if ty.starts_with("__data_loc") {
+            return if ty.ends_with("char[]") {
+                FieldKind::DataLocStr
+            } else {
+                FieldKind::Unsupported
+            };
+        }
+        if ty.ends_with(']') {
+            let element = ty.split('[').next().unwrap_or("").trim();
+            return if element.ends_with("char") {
+                FieldKind::CharArray
+            } else {
+                FieldKind::Unsupported
+            };
+        }
+        let declared = c_int_type(ty);
+        let size = self.size.min(8) as u8;
+        match declared {
+            Some((bytes, signed)) if bytes <= size => FieldKind::Int { bytes, signed },
+            _ if matches!(size, 1 | 2 | 4 | 8) => FieldKind::Int {
+                bytes: size,
+                signed: self.signed,
+            },
+            _ => FieldKind::Unsupported,
+        }
+    }
+}
+
+/// Width and sign of the common integer types of trace formats.
+fn c_int_type(ty: &str) -> Option<(u8, bool)> {
+    Some(match ty {
+        "bool" | "u8" | "unsigned char" => (1, false),
+        "char" | "s8" | "signed char" => (1, true),
+        "short" | "s16" | "short int" => (2, true),
+        "u16" | "unsigned short" | "umode_t" => (2, false),
+        "int" | "s32" | "pid_t" | "key_t" | "clockid_t" | "timer_t" | "mqd_t" => (4, true),
+        "u32" | "unsigned int" | "unsigned" | "uid_t" | "gid_t" | "qid_t" => (4, false),
+        _ => return None,
+    })
+}
+
+/// Parses the `field:` lines of a tracefs `format` file; `common_*`
+/// fields are left out (stap does not offer them either).
+pub fn parse_format_fields(text: &str) -> Vec<TracepointField> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("field:")?;
+            let mut parts = rest.split(';').map(str::trim);
+            let decl = parts.next()?;
+            let mut offset = None;
+            let mut size = None;
+            let mut signed = false;
+            for part in parts {
+                if let Some(v) = part.strip_prefix("offset:") {
+                    offset = v.parse().ok();
+                } else if let Some(v) = part.strip_prefix("size:") {
+                    size = v.parse().ok();
+                } else if let Some(v) = part.strip_prefix("signed:") {
+                    signed = v == "1";
+                }
+            }
+            let (c_type, name) = split_declaration(decl)?;
+            if name.starts_with("common_") {
+                return None;
+            }
+            Some(TracepointField {
+                name,
+                c_type,
+                offset: offset?,
+                size: size?,
+                signed,
+            })
+        })
+        .collect()
+}
+
+/// `char comm[16]` -> (`char[16]`, `comm`); `const char * filename` ->
+/// (`const char *`, `filename`).
+fn split_declaration(decl: &str) -> Option<(String, String)> {
+    let (decl, array) = match decl.find('[') {
+        Some(open) if !decl.starts_with("__data_loc") => (&decl[..open], &decl[open..]),
+        _ => (decl, ""),
+    };
+    let split = decl.rfind(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+    let name = decl[split + 1..].to_string();
+    let base = decl[..=split].trim();
+    if name.is_empty() {
+        return None;
+    }
+    Some((format!("{base}{array}"), name))
 }
 
 /// What the compiler knows of one ELF executable or shared library: enough
@@ -207,20 +360,24 @@ pub enum UsdtLocation {
     Unsupported,
 }
 
-/// A catalog from recorded data: the syscall table of Linux 6.18 x86_64.
+/// A catalog from recorded data: the syscall table and a subset of the
+/// tracepoints of Linux 6.18 x86_64.
 #[derive(Clone, Debug)]
 pub struct StaticCatalog {
     syscalls: Vec<Syscall>,
+    tracepoints: Vec<Tracepoint>,
     kernel_version: (u32, u32, u32),
 }
 
 const SYSCALLS_X86_64: &str = include_str!("../data/syscalls_x86_64.tsv");
+const TRACEPOINTS_X86_64: &str = include_str!("../data/tracepoints_x86_64.txt");
 
 impl StaticCatalog {
     /// The recorded x86_64 table with the given kernel version.
     pub fn x86_64(kernel_version: (u32, u32, u32)) -> Self {
         Self {
             syscalls: parse_syscall_table(SYSCALLS_X86_64),
+            tracepoints: parse_tracepoint_table(TRACEPOINTS_X86_64),
             kernel_version,
         }
     }
@@ -238,6 +395,52 @@ impl Catalog for StaticCatalog {
     fn arch(&self) -> &str {
         "x86_64"
     }
+
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        self.tracepoints
+            .iter()
+            .map(|tp| (tp.system.clone(), tp.event.clone()))
+            .collect()
+    }
+
+    fn tracepoint(&self, system: &str, event: &str) -> Option<Tracepoint> {
+        self.tracepoints
+            .iter()
+            .find(|tp| tp.system == system && tp.event == event)
+            .cloned()
+    }
+}
+
+/// Parses the recorded table: `event SYSTEM:EVENT ID` lines, each followed
+/// by the event's `field:` lines.
+fn parse_tracepoint_table(text: &str) -> Vec<Tracepoint> {
+    let mut tracepoints = Vec::new();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#')).peekable();
+    while let Some(line) = lines.next() {
+        let Some(header) = line.strip_prefix("event ") else {
+            continue;
+        };
+        let mut body = String::new();
+        while let Some(next) = lines.next_if(|l| !l.starts_with("event ")) {
+            body.push_str(next);
+            body.push('\n');
+        }
+        let mut words = header.split_whitespace();
+        let (Some(name), Some(id)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Some((system, event)) = name.split_once(':') else {
+            continue;
+        };
+        tracepoints.push(Tracepoint {
+            system: system.to_string(),
+            event: event.to_string(),
+            id: id.parse().unwrap_or(0),
+            fields: parse_format_fields(&body),
+        });
+    }
+    tracepoints.sort_by(|a, b| (&a.system, &a.event).cmp(&(&b.system, &b.event)));
+    tracepoints
 }
 
 /// Parses the tab-separated table: `nr name tracepoint arg:type...`.
@@ -271,6 +474,44 @@ fn parse_syscall_table(text: &str) -> Vec<Syscall> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_tracepoints_have_typed_fields() {
+        let catalog = StaticCatalog::x86_64((6, 18, 0));
+        let signal = catalog
+            .tracepoint("signal", "signal_generate")
+            .expect("signal_generate");
+        let comm = signal.fields.iter().find(|f| f.name == "comm").unwrap();
+        assert_eq!((comm.c_type.as_str(), comm.offset), ("char[16]", 20));
+        assert_eq!(comm.kind(), FieldKind::CharArray);
+        let sig = &signal.fields[0];
+        assert_eq!(sig.name, "sig");
+        assert_eq!(
+            sig.kind(),
+            FieldKind::Int {
+                bytes: 4,
+                signed: true
+            }
+        );
+        let exec = catalog.tracepoint("sched", "sched_process_exec").unwrap();
+        assert_eq!(exec.fields[0].name, "filename");
+        assert_eq!(exec.fields[0].kind(), FieldKind::DataLocStr);
+        let openat = catalog.tracepoint("syscalls", "sys_enter_openat").unwrap();
+        let dfd = openat.fields.iter().find(|f| f.name == "dfd").unwrap();
+        assert_eq!(
+            dfd.kind(),
+            FieldKind::Int {
+                bytes: 4,
+                signed: true
+            },
+            "an int in an 8-byte syscall slot reads as a signed int"
+        );
+        assert!(
+            catalog
+                .tracepoints()
+                .contains(&("sched".into(), "sched_process_exit".into()))
+        );
+    }
 
     #[test]
     fn recorded_table_has_openat() {

@@ -171,6 +171,7 @@ pub fn compile(
         .filter(|g| g.written && !g.read)
         .map(|g| g.name.clone())
         .collect();
+    let warnings = passes::tracepoints::warnings(&checked.probes);
     let probes = checked
         .probes
         .into_iter()
@@ -183,7 +184,7 @@ pub fn compile(
         static_data_size: generated.static_data_size,
         sites: generated.sites,
         unread_globals,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

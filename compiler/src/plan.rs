@@ -9,9 +9,15 @@
 
 use std::collections::BTreeSet;
 
-use wasmtap_abi::{HEADER_LEN, MAX_OPS, MAX_RECORD, OpCode, Plan, PlanOp};
+use wasmtap_abi::{
+    HEADER_LEN, MAX_OPS, MAX_RECORD, MAX_TASK_CHAIN, OpCode, Plan, PlanOp, TASK_ENTRY_LEN,
+};
 
 use crate::passes::symbols::ContextField;
+
+/// Bytes of the command line `cmdline_str()` sees (stap's MAXSTRINGLEN is
+/// 128; command lines are often longer).
+pub const CMDLINE_BYTES: u16 = 256;
 
 /// Where each used context field sits; shared by every probe of a script.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +35,9 @@ impl ContextLayout {
             fields.push((field, offset));
             offset += match field {
                 ContextField::Comm => wasmtap_abi::COMM_LEN as u16,
+                ContextField::Cmdline => {
+                    OpCode::Cmdline.width(CMDLINE_BYTES).next_multiple_of(8) as u16
+                }
                 _ => 8,
             };
         }
@@ -59,6 +68,14 @@ impl ContextLayout {
                 ContextField::KtimeNs => OpCode::KtimeNs,
                 ContextField::Cpu => OpCode::Cpu,
                 ContextField::Comm => OpCode::Comm,
+                ContextField::ParentTgid => OpCode::ParentTgid,
+                ContextField::EuidEgid => OpCode::EuidEgid,
+                ContextField::Cmdline => {
+                    return PlanOp {
+                        len: CMDLINE_BYTES,
+                        ..PlanOp::new(OpCode::Cmdline, offset)
+                    };
+                }
             };
             PlanOp::new(code, offset)
         })
@@ -80,6 +97,13 @@ pub enum Capture {
     /// The strings of a user `char **` argument (execve's argv), at most
     /// `max` bytes of them.
     UserStrArray { arg: u8, max: u16 },
+    /// `len` bytes at byte `src` of a tracepoint's entry.
+    CtxField { src: u16, len: u16 },
+    /// The `__data_loc` string whose locator is at byte `src`, at most
+    /// `max` bytes.
+    CtxDataLoc { src: u16, max: u16 },
+    /// The current task and its ancestors (see `OpCode::TaskChain`).
+    TaskChain,
 }
 
 /// Builds one probe's plan while its handler is generated.
@@ -145,6 +169,32 @@ impl PlanBuilder {
                 },
                 OpCode::UserStrArray.width(max),
             ),
+            Capture::CtxField { src, len } => (
+                PlanOp {
+                    src,
+                    len,
+                    ..PlanOp::new(OpCode::CtxField, self.next)
+                },
+                OpCode::CtxField.width(len),
+            ),
+            Capture::CtxDataLoc { src, max } => (
+                PlanOp {
+                    src,
+                    len: max,
+                    ..PlanOp::new(OpCode::CtxDataLoc, self.next)
+                },
+                OpCode::CtxDataLoc.width(max),
+            ),
+            Capture::TaskChain => {
+                let len = (MAX_TASK_CHAIN * TASK_ENTRY_LEN) as u16;
+                (
+                    PlanOp {
+                        len,
+                        ..PlanOp::new(OpCode::TaskChain, self.next)
+                    },
+                    OpCode::TaskChain.width(len),
+                )
+            }
         };
         let end = self.next as usize + width;
         if end > MAX_RECORD || self.ops.len() >= MAX_OPS {
@@ -192,6 +242,9 @@ pub fn describe(plan: &Plan) -> String {
             Some(OpCode::UserStrArray) => {
                 out.push_str(&format!(" arg{} max {} strings {}", op.arg, op.len, op.src))
             }
+            Some(OpCode::CtxField) => out.push_str(&format!(" entry+{} len {}", op.src, op.len)),
+            Some(OpCode::CtxDataLoc) => out.push_str(&format!(" entry+{} max {}", op.src, op.len)),
+            Some(OpCode::TaskChain | OpCode::Cmdline) => out.push_str(&format!(" max {}", op.len)),
             _ => {}
         }
         out.push('\n');

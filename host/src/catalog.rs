@@ -1,21 +1,30 @@
 //! The compiler's view of the running system.
 //!
 //! Syscall numbers and argument lists come from the table recorded in the
-//! compiler (x86_64); the kernel version comes from `uname`. Tracepoint and
-//! BTF lookups will be added here as probe families need them.
+//! compiler (x86_64); the kernel version comes from `uname`; tracepoints
+//! and their fields from tracefs (`events/SYSTEM/EVENT/format`), mounted on
+//! first use when this process may. BTF lookups will be added here as
+//! probe families need them.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    fs,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, OnceLock},
 };
 
-use wasmtap_compiler::catalog::{Catalog, StaticCatalog, Syscall, UserBinary};
+use wasmtap_compiler::catalog::{
+    Catalog, StaticCatalog, Syscall, Tracepoint, UserBinary, parse_format_fields,
+};
 
 use crate::elf;
 
 /// A [`Catalog`] for the machine wasmtap runs on.
 pub struct LiveCatalog {
     inner: StaticCatalog,
+    /// Where tracefs is mounted; looked up (and mounted) on the first
+    /// tracepoint question, so scripts without tracepoints never touch it.
+    tracefs: OnceLock<Option<PathBuf>>,
     /// User binaries read so far, by the name the script wrote: resolution
     /// and code generation ask for the same binary once per probe.
     binaries: Mutex<HashMap<String, Result<Arc<UserBinary>, String>>>,
@@ -44,6 +53,7 @@ impl LiveCatalog {
         }
         Ok(Self {
             inner: StaticCatalog::x86_64(kernel_version()),
+            tracefs: OnceLock::new(),
             binaries: Mutex::default(),
             target: None,
         })
@@ -55,6 +65,44 @@ impl LiveCatalog {
         self.target = pid;
         self
     }
+
+    /// `events/` of tracefs, if it is (or can be) mounted.
+    fn events_dir(&self) -> Option<PathBuf> {
+        self.tracefs
+            .get_or_init(|| crate::kernel::ensure_tracefs().ok())
+            .as_deref()
+            .map(|root| root.join("events"))
+    }
+}
+
+/// The names of the subdirectories of `dir`, sorted.
+fn subdirectories(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A tracepoint from the text of its `format` file.
+fn parse_format(system: &str, event: &str, text: &str) -> Option<Tracepoint> {
+    let id = text
+        .lines()
+        .find_map(|line| line.strip_prefix("ID:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Tracepoint {
+        system: system.to_string(),
+        event: event.to_string(),
+        id,
+        fields: parse_format_fields(text),
+    })
 }
 
 impl Catalog for LiveCatalog {
@@ -89,6 +137,31 @@ impl Catalog for LiveCatalog {
     fn target_process(&self) -> Option<u32> {
         self.target
     }
+
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        let Some(events) = self.events_dir() else {
+            return Vec::new();
+        };
+        subdirectories(&events)
+            .into_iter()
+            .flat_map(|system| {
+                subdirectories(&events.join(&system))
+                    .into_iter()
+                    .map(move |event| (system.clone(), event))
+            })
+            .collect()
+    }
+
+    fn tracepoint(&self, system: &str, event: &str) -> Option<Tracepoint> {
+        // Names come from the script: never let them leave events/.
+        let safe = |name: &str| !name.is_empty() && !name.contains(['/', '.']);
+        if !safe(system) || !safe(event) {
+            return None;
+        }
+        let path = self.events_dir()?.join(system).join(event).join("format");
+        let text = fs::read_to_string(path).ok()?;
+        parse_format(system, event, &text)
+    }
 }
 
 /// `(major, minor, patch)` from uname's release, e.g. `6.18.44-fc` → (6, 18, 44).
@@ -121,6 +194,27 @@ fn parse_release(release: &str) -> (u32, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parses_a_format_file() {
+        let text = "name: sched_process_exec\nID: 365\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\tfield:__data_loc char[] filename;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:pid_t pid;\toffset:12;\tsize:4;\tsigned:1;\n\nprint fmt: \"filename=%s\"\n";
+        let tp = super::parse_format("sched", "sched_process_exec", text).unwrap();
+        assert_eq!(tp.id, 365);
+        let names: Vec<_> = tp.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["filename", "pid"]);
+    }
+
+    #[test]
+    fn lists_and_reads_the_live_tracepoints() {
+        // Needs root (as CI has): tracefs is mounted here if it is not.
+        use wasmtap_compiler::catalog::Catalog;
+        let catalog = super::LiveCatalog::new().unwrap();
+        let all = catalog.tracepoints();
+        assert!(all.contains(&("sched".into(), "sched_process_exec".into())));
+        let exec = catalog.tracepoint("sched", "sched_process_exec").unwrap();
+        assert!(exec.fields.iter().any(|f| f.name == "filename"));
+        assert!(catalog.tracepoint("..", "sched").is_none());
+    }
+
     #[test]
     fn parses_releases() {
         assert_eq!(super::parse_release("6.18.44-fc-v657"), (6, 18, 44));

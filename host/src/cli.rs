@@ -226,6 +226,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(bundle) => bundle,
         Err(errors) => return fail(errors),
     };
+    if !bundle.warnings.is_empty() {
+        eprint!(
+            "{}",
+            diagnostics::render(&bundle.warnings, &request.file_name, &request.source)
+        );
+    }
     verbose(3, "compiled capture plans and handlers", started);
     if args.pass == Some(3) {
         print!("{}", session::describe_bundle(&bundle));

@@ -415,6 +415,10 @@ fn kernel_probes(bundle: &Bundle) -> Vec<KernelProbe> {
                     pid,
                     ..
                 } => uprobe(path, *file_offset, *pid, false),
+                ProbeKind::Tracepoint { tracepoint, .. } => Attach::Tracepoint {
+                    system: tracepoint.system.clone(),
+                    event: tracepoint.event.clone(),
+                },
                 _ => return None,
             };
             Some(KernelProbe {

@@ -3,6 +3,9 @@
 //! `wasmtap_abi::wasm::pack_str`); conditions become i32 only where Wasm
 //! branches on them.
 
+pub(super) mod task;
+mod tracepoint;
+
 use std::collections::HashMap;
 
 use wasm_encoder::{BlockType, Function, InstructionSink, ValType};
@@ -18,6 +21,7 @@ use crate::{
     passes::{
         resolve::ProbeKind,
         symbols::{self, ContextField, ProbeVar, Ty},
+        tracepoints::TapsetAlias,
         types::{Name, Scope, lookup},
     },
     plan::{Capture, PlanBuilder},
@@ -49,6 +53,9 @@ pub(crate) fn handler(
     let kind = &layout.probes[probe].kind;
     let plan = kind.is_kernel().then(|| PlanBuilder::new(&layout.context));
     let mut g = Gen::new(layout, statics, Scope::Probe(probe), 0, plan);
+    let span = layout.probes[probe].span;
+    g.task_prologue(probe, span);
+    g.tracepoint_prologue(probe, span);
     g.block(body);
     g.finish(false)
 }
@@ -811,6 +818,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                 };
                 self.ins().i64_const(i64::from(*nr));
             }
+            ProbeVar::Field { index, .. } => return self.tracepoint_field(*index, span),
+            ProbeVar::SignalName { index } => return self.signal_name(*index, span),
+            ProbeVar::Const(value) => {
+                self.ins().i64_const(*value);
+            }
+            ProbeVar::ConstStr(text) => self.literal(text.as_bytes()),
+            ProbeVar::TracepointParms => return self.tracepoint_parms(span),
             _ => return self.user_probe_var(var, span),
         }
         Some(var.ty())
@@ -1137,8 +1151,14 @@ impl<'a, 'l> Gen<'a, 'l> {
     }
 
     fn context(&mut self, name: &str) -> Option<Ty> {
+        if let Some(ty) = self.alias_context(name) {
+            return Some(ty);
+        }
         let field = symbols::context_field(name)?;
         let offset = self.l.context.offset(field)? as u64;
+        if task::is_process_context(field) {
+            return self.process_context(name, offset as u16);
+        }
         let rec = self.l.g_rec;
         match name {
             "pid" => {
@@ -1263,6 +1283,13 @@ impl<'a, 'l> Gen<'a, 'l> {
                     (_, ProbeKind::Syscall { name, .. }) if name.starts_with("__") => name.clone(),
                     (_, ProbeKind::Syscall { name, .. }) => format!("__x64_sys_{name}"),
                     (_, ProbeKind::UserFunction { function, .. }) => function.clone(),
+                    (
+                        _,
+                        ProbeKind::Tracepoint {
+                            alias: Some(TapsetAlias::KernelFunction(function)),
+                            ..
+                        },
+                    ) => function.clone(),
                     _ => String::new(),
                 };
                 self.literal(text.as_bytes());
@@ -1280,6 +1307,7 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.ins().call(random).local_get(n).i64_rem_u();
                 Some(Ty::Long)
             }
+            _ if name.starts_with("task_") => self.task_builtin(name, args),
             _ if name.starts_with("gettimeofday_") || name.starts_with("local_clock_") => {
                 let clock = i32::from(name.starts_with("local_clock_"));
                 let divisor = match name.rsplit('_').next() {

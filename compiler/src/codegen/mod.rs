@@ -71,6 +71,11 @@ pub(crate) struct Layout<'a> {
     pub globals: Vec<u32>,
     /// Type index of `() -> ()`.
     pub void_type: u32,
+    /// The i32 global pointing at the running probe's task chain (0: none),
+    /// if the script uses task functions.
+    pub g_task: Option<u32>,
+    /// Per probe, whether it captures the task chain.
+    pub task_probes: Vec<bool>,
 }
 
 impl Layout<'_> {
@@ -229,6 +234,18 @@ pub fn generate(
         );
         script_globals.push(3 + g as u32);
     }
+    let task_probes = body::task::probes_using_tasks(script, typed, probes);
+    let g_task = task_probes.iter().any(|&t| t).then(|| {
+        globals.global(
+            GlobalType {
+                val_type: ValType::I32,
+                mutable: true,
+                shared: false,
+            },
+            &ConstExpr::i32_const(0),
+        );
+        3 + typed.globals.len() as u32
+    });
 
     let first_function = function_count;
     let first_handler = first_function + typed.functions.len() as u32;
@@ -248,6 +265,8 @@ pub fn generate(
         g_exit,
         globals: script_globals,
         void_type,
+        g_task,
+        task_probes,
     };
 
     let mut statics = Statics::default();
@@ -545,7 +564,7 @@ fn linear_bounds(script: &Script, name: &str) -> Option<(i64, i64, i64)> {
 }
 
 /// Every handler and function body of the script.
-fn bodies(script: &Script) -> impl Iterator<Item = &crate::syntax::ast::Block> {
+pub(crate) fn bodies(script: &Script) -> impl Iterator<Item = &crate::syntax::ast::Block> {
     script.items.iter().filter_map(|item| match item {
         Item::Probe(p) => Some(&p.body),
         Item::Function(f) => Some(&f.body),

@@ -2,5 +2,6 @@
 pub mod resolve;
 pub mod restrict;
 pub mod symbols;
+pub mod tracepoints;
 pub mod types;
 pub mod uprobe;

@@ -9,8 +9,9 @@
 use serde::Serialize;
 
 use crate::{
-    catalog::{Catalog, Syscall},
+    catalog::{Catalog, Syscall, Tracepoint},
     diagnostics::Diagnostic,
+    passes::tracepoints::{self, TapsetAlias},
     span::Span,
     syntax::ast::{Component, Item, Literal, ProbeDecl, ProbePoint, Script},
 };
@@ -65,6 +66,13 @@ pub enum ProbeKind {
         file_offset: u64,
         pid: Option<u32>,
     },
+    /// A kernel tracepoint (`kernel.trace`), or a tapset alias that wasmtap
+    /// runs on one. The format travels with the probe so later passes read
+    /// field offsets without asking the catalog again.
+    Tracepoint {
+        tracepoint: Tracepoint,
+        alias: Option<TapsetAlias>,
+    },
 }
 
 impl ProbeKind {
@@ -73,7 +81,10 @@ impl ProbeKind {
     pub fn is_kernel(&self) -> bool {
         matches!(
             self,
-            Self::Syscall { .. } | Self::UserFunction { .. } | Self::UserMark { .. }
+            Self::Syscall { .. }
+                | Self::Tracepoint { .. }
+                | Self::UserFunction { .. }
+                | Self::UserMark { .. }
         )
     }
 }
@@ -158,14 +169,17 @@ fn check_condition(decl: &ProbeDecl, errors: &mut Vec<Diagnostic>) {
 }
 
 fn no_match(point: &ProbePoint) -> Diagnostic {
+    let hint = if point.components[0].name == "kernel" {
+        "check the name (tracepoints as in /sys/kernel/tracing/events/SYSTEM/EVENT), or mark the point optional with '?'"
+    } else {
+        "check the name (syscalls of x86_64, as in syscalls(2)), or mark the point optional with '?'"
+    };
     Diagnostic::error(
         format!("probe point '{}' matches nothing", point_text(point)),
         point.span,
         "no such event on this system",
     )
-    .with_hint(
-        "check the name (syscalls of x86_64, as in syscalls(2)), or mark the point optional with '?'",
-    )
+    .with_hint(hint)
 }
 
 /// The point as written, for messages: `syscall.open*`, `timer.ms(100)`.
@@ -225,14 +239,19 @@ fn resolve_point(point: &ProbePoint, catalog: &dyn Catalog) -> Result<Resolved, 
         }
         ["syscall", pattern] => Ok(syscall_probes(catalog, pattern, false)),
         ["syscall", pattern, "return"] => Ok(syscall_probes(catalog, pattern, true)),
-        ["kernel", "function", ..] => Err(Diagnostic::error(
-            "kernel.function probes need kprobes or BTF trampolines, and this kernel allows neither",
-            point.span,
-            "cannot be attached here",
-        )
-        .with_hint("use a tracepoint instead: `kernel.trace(\"subsys:event\")`, or a `syscall.NAME` probe")),
+        ["kernel", "trace"] => match &components[1].arg {
+            Some(Literal::Str(pattern)) => tracepoints::kernel_trace(catalog, pattern, point.span),
+            _ => Err(bad_arg(&components[1], "a string: \"system:event\"")),
+        },
+        ["kernel", "function", rest @ ..] => match &components[1].arg {
+            Some(Literal::Str(name)) => {
+                tracepoints::kernel_function(catalog, name, !rest.is_empty(), point.span)
+            }
+            _ => Err(bad_arg(&components[1], "a string: the function name")),
+        },
         ["process", ..] => super::uprobe::resolve(point, catalog),
-        _ => Err(unknown_point(point)),
+        _ => tracepoints::alias(catalog, &names, point.span)
+            .unwrap_or_else(|| Err(unknown_point(point))),
     }
 }
 
@@ -275,7 +294,7 @@ fn unknown_point(point: &ProbePoint) -> Diagnostic {
         "not a probe point wasmtap knows",
     )
     .with_hint(
-        "supported: begin, end, error, timer.s/ms/us/hz(N), syscall.NAME, syscall.NAME.return (NAME may use * ? [...])",
+        "supported: begin, end, error, timer.s/ms/us/hz(N), syscall.NAME, syscall.NAME.return (NAME may use * ? [...]), kernel.trace(\"system:event\"), signal.send, kprocess.exec, kprocess.exit, process.begin, process.end",
     )
 }
 

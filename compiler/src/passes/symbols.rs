@@ -7,7 +7,7 @@ use wasmtap_abi::sysarg::ArgKind;
 
 use crate::{
     catalog::{Catalog, SyscallArg},
-    passes::resolve::ProbeKind,
+    passes::{resolve::ProbeKind, tracepoints},
     syscalls::{self, SyscallLayout},
 };
 
@@ -40,6 +40,12 @@ pub enum ContextField {
     KtimeNs,
     Cpu,
     Comm,
+    /// `ppid()`: the tgid of the real parent.
+    ParentTgid,
+    /// `euid()`, `egid()`.
+    EuidEgid,
+    /// `cmdline_str()`: the command line, NUL separated.
+    Cmdline,
 }
 
 /// How a builtin is compiled.
@@ -115,6 +121,18 @@ pub const BUILTINS: &[Builtin] = &[
     b("gid", Some(&[]), Some(Long), Context),
     b("cpu", Some(&[]), Some(Long), Context),
     b("execname", Some(&[]), Some(Str), Context),
+    b("ppid", Some(&[]), Some(Long), Context),
+    b("euid", Some(&[]), Some(Long), Context),
+    b("egid", Some(&[]), Some(Long), Context),
+    b("cmdline_str", Some(&[]), Some(Str), Context),
+    // Task values are handles into the ancestry the probe captured.
+    b("task_current", Some(&[]), Some(Long), Special),
+    b("task_parent", Some(&[Long]), Some(Long), Special),
+    b("task_pid", Some(&[Long]), Some(Long), Special),
+    b("task_tid", Some(&[Long]), Some(Long), Special),
+    b("task_uid", Some(&[Long]), Some(Long), Special),
+    b("task_euid", Some(&[Long]), Some(Long), Special),
+    b("task_execname", Some(&[Long]), Some(Str), Special),
     b("strlen", Some(&[Str]), Some(Long), Runtime),
     b("substr", Some(&[Str, Long, Long]), Some(Str), Runtime),
     b("isinstr", Some(&[Str, Str]), Some(Long), Runtime),
@@ -144,6 +162,9 @@ pub fn context_field(name: &str) -> Option<ContextField> {
         "uid" | "gid" => ContextField::UidGid,
         "cpu" => ContextField::Cpu,
         "execname" => ContextField::Comm,
+        "ppid" => ContextField::ParentTgid,
+        "euid" | "egid" => ContextField::EuidEgid,
+        "cmdline_str" => ContextField::Cmdline,
         _ => return None,
     })
 }
@@ -188,6 +209,17 @@ pub enum ProbeVar {
     /// type (`fd` of mmap is an `unsigned long` there): sign-extended from
     /// 32 bits, so -1 stays -1.
     ArgInt { index: u8 },
+    /// Field `index` of a tracepoint's entry (`$sig`, `pid_name`); a string
+    /// for `char[]` and `__data_loc char[]` fields.
+    Field { index: usize, string: bool },
+    /// The name of the signal in field `index` (`sig_name`: `SIGTERM`).
+    SignalName { index: usize },
+    /// A tapset variable with a fixed value here (`send2queue`).
+    Const(i64),
+    /// A tapset variable with a fixed text (`name`).
+    ConstStr(&'static str),
+    /// `$$parms` of a tracepoint: every field as `name=value`.
+    TracepointParms,
 }
 
 impl ProbeVar {
@@ -200,7 +232,9 @@ impl ProbeVar {
             | ProbeVar::UserReturn
             | ProbeVar::MarkArg { .. }
             | ProbeVar::ArgInt { .. }
-            | ProbeVar::SyscallNr => Ty::Long,
+            | ProbeVar::SyscallNr
+            | ProbeVar::Const(_) => Ty::Long,
+            ProbeVar::Field { string, .. } if !string => Ty::Long,
             _ => Ty::Str,
         }
     }
@@ -227,6 +261,9 @@ pub fn probe_var(
 ) -> Option<ProbeVar> {
     if let Some(user) = super::uprobe::probe_var(kind, catalog, name, target) {
         return user;
+    }
+    if let ProbeKind::Tracepoint { tracepoint, alias } = kind {
+        return tracepoints::probe_var(tracepoint, alias.as_ref(), name, target);
     }
     let ProbeKind::Syscall {
         ret, name: syscall, ..
@@ -288,6 +325,20 @@ fn tapset_var(layout: &SyscallLayout, args: &[SyscallArg], name: &str) -> Option
 pub fn probe_vars(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<(String, Ty)> {
     if let Some(user) = super::uprobe::probe_vars(kind, catalog) {
         return user;
+    }
+    if let ProbeKind::Tracepoint { tracepoint, alias } = kind {
+        return tracepoints::probe_var_names(tracepoint, alias.as_ref())
+            .into_iter()
+            .map(|name| {
+                let (target, bare) = match name.strip_prefix('$') {
+                    Some(bare) => (true, bare),
+                    None => (false, name.as_str()),
+                };
+                let ty = tracepoints::probe_var(tracepoint, alias.as_ref(), bare, target)
+                    .map_or(Ty::Long, |var| var.ty());
+                (name, ty)
+            })
+            .collect();
     }
     let mut vars = Vec::new();
     let ProbeKind::Syscall { ret, name, .. } = kind else {
