@@ -249,7 +249,9 @@ fn resolve_point(point: &ProbePoint, catalog: &dyn Catalog) -> Result<Resolved, 
             }
             _ => Err(bad_arg(&components[1], "a string: the function name")),
         },
-        ["process", ..] => super::uprobe::resolve(point, catalog),
+        ["process", "function", ..] | ["process", "mark"] | ["process", "provider", "mark"] => {
+            super::uprobe::resolve(point, catalog)
+        }
         _ => tracepoints::alias(catalog, &names, point.span)
             .unwrap_or_else(|| Err(unknown_point(point))),
     }
