@@ -52,10 +52,10 @@ fn build(source: &str, flags: &[&str]) -> Built {
     Built { dir, exe }
 }
 
-/// Runs `exe` to completion while a tracer with `script` is attached, and
-/// returns the tracer's output.
-fn trace_run(script: &str, exe: &Path) -> String {
-    let tracer = Tracer::start(&["-e", script]);
+/// Runs `exe` to completion while a tracer started with `args` is
+/// attached, and returns the tracer's output.
+fn trace_run_args(args: &[&str], exe: &Path) -> String {
+    let tracer = Tracer::start(args);
     let status = Command::new(exe)
         .stdout(Stdio::null())
         .status()
@@ -67,21 +67,26 @@ fn trace_run(script: &str, exe: &Path) -> String {
     stdout
 }
 
+/// [`trace_run_args`] with the script text `script`.
+fn trace_run(script: &str, exe: &Path) -> String {
+    trace_run_args(&["-e", script], exe)
+}
+
 fn lines_starting<'s>(stdout: &'s str, prefix: &str) -> Vec<&'s str> {
     stdout.lines().filter(|l| l.starts_with(prefix)).collect()
 }
 
-/// Seed program 4 as written, on -O0 code (parameters in the frame, read
+/// Seed program 4 as written (`examples/seeds/what_is_a_process_doing.stp`,
+/// the binary as its argument), on -O0 code (parameters in the frame, read
 /// from the argument registers at entry) and -O2 code (location lists).
 #[test]
 fn seed_4_prints_every_function_with_its_parameters() {
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seeds/what_is_a_process_doing.stp");
+    let seed = seed.to_str().expect("utf-8 path");
     for opt in ["-O0", "-O2"] {
         let exe = build("demo.c", &["-g", opt]);
-        let script = format!(
-            r#"probe process("{}").function("*") {{ printf("%s(%s)\n", probefunc(), $$parms) }}"#,
-            exe.display()
-        );
-        let stdout = trace_run(&script, &exe);
+        let stdout = trace_run_args(&[seed, exe.to_str().expect("utf-8 path")], &exe);
         assert_eq!(
             lines_starting(&stdout, "add("),
             ["add(a=0x3 b=0x4)"; 3],
