@@ -10,7 +10,7 @@
 use crate::{
     catalog::Catalog,
     diagnostics::Diagnostic,
-    passes::{resolve, symbols},
+    passes::{resolve, symbols, uprobe},
     syntax::{self, ParseOptions},
 };
 
@@ -42,7 +42,10 @@ pub fn list(
         .iter()
         .map(|probe| {
             let mut line = probe.name.clone();
-            if with_vars {
+            if with_vars && let Some(vars) = uprobe::listed_vars(&probe.kind, catalog) {
+                // User probes list C types from DWARF, as stap does.
+                line.push_str(&vars);
+            } else if with_vars {
                 for (name, ty) in symbols::probe_vars(&probe.kind, catalog) {
                     line.push_str(&format!(" {name}:{}", ty.name()));
                 }

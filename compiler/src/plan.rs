@@ -97,6 +97,9 @@ pub enum Capture {
     UserRegsStack { len: u16 },
     /// The kernel stack's return addresses, at most `len` bytes of them.
     KernelStack { len: u16 },
+    /// The u64 at this byte offset of the event's `struct pt_regs` (a
+    /// register of the traced task: uprobe parameters, `$return`).
+    Reg(u16),
     /// The strings of a user `char **` argument (execve's argv), at most
     /// `max` bytes of them.
     UserStrArray { arg: u8, max: u16 },
@@ -150,6 +153,13 @@ impl PlanBuilder {
                 8,
             ),
             Capture::RetVal => (PlanOp::new(OpCode::RetVal, self.next), 8),
+            Capture::Reg(src) => (
+                PlanOp {
+                    src,
+                    ..PlanOp::new(OpCode::Reg, self.next)
+                },
+                8,
+            ),
             Capture::UserString { arg, max } => (
                 PlanOp {
                     arg,
@@ -266,6 +276,7 @@ pub fn describe(plan: &Plan) -> String {
             Some(OpCode::UserRegsStack | OpCode::KernelStack) => {
                 out.push_str(&format!(" max {}", op.len))
             }
+            Some(OpCode::Reg) => out.push_str(&format!(" pt_regs+{}", op.src)),
             Some(OpCode::UserStrArray) => {
                 out.push_str(&format!(" arg{} max {} strings {}", op.arg, op.len, op.src))
             }

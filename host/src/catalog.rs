@@ -7,12 +7,17 @@
 //! probe families need them.
 
 use std::{
+    collections::HashMap,
     fs,
     path::{Path, PathBuf},
-    sync::OnceLock,
+    sync::{Arc, Mutex, OnceLock},
 };
 
-use wasmtap_compiler::catalog::{Catalog, StaticCatalog, Syscall, Tracepoint, parse_format_fields};
+use wasmtap_compiler::catalog::{
+    Catalog, StaticCatalog, Syscall, Tracepoint, UserBinary, parse_format_fields,
+};
+
+use crate::elf;
 
 /// A [`Catalog`] for the machine wasmtap runs on.
 pub struct LiveCatalog {
@@ -20,6 +25,11 @@ pub struct LiveCatalog {
     /// Where tracefs is mounted; looked up (and mounted) on the first
     /// tracepoint question, so scripts without tracepoints never touch it.
     tracefs: OnceLock<Option<PathBuf>>,
+    /// User binaries read so far, by the name the script wrote: resolution
+    /// and code generation ask for the same binary once per probe.
+    binaries: Mutex<HashMap<String, Result<Arc<UserBinary>, String>>>,
+    /// The `-x` process.
+    target: Option<u32>,
 }
 
 /// Why the live system cannot be described.
@@ -44,7 +54,16 @@ impl LiveCatalog {
         Ok(Self {
             inner: StaticCatalog::x86_64(kernel_version()),
             tracefs: OnceLock::new(),
+            binaries: Mutex::default(),
+            target: None,
         })
+    }
+
+    /// Sets the process `-x` names: `process.function` probes its
+    /// executable, and user-space probes attach to it alone. Default none.
+    pub fn with_target(mut self, pid: Option<u32>) -> Self {
+        self.target = pid;
+        self
     }
 
     /// `events/` of tracefs, if it is (or can be) mounted.
@@ -97,6 +116,26 @@ impl Catalog for LiveCatalog {
 
     fn arch(&self) -> &str {
         self.inner.arch()
+    }
+
+    fn user_binary(&self, path: &str) -> Result<Arc<UserBinary>, String> {
+        let mut binaries = self
+            .binaries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        binaries
+            .entry(path.to_string())
+            .or_insert_with(|| {
+                elf::resolve_path(path)
+                    .and_then(|resolved| elf::load(&resolved))
+                    .map(Arc::new)
+                    .map_err(|error| error.to_string())
+            })
+            .clone()
+    }
+
+    fn target_process(&self) -> Option<u32> {
+        self.target
     }
 
     fn tracepoints(&self) -> Vec<(String, String)> {

@@ -352,7 +352,6 @@ fn run_script(
     stacks: &StackOutput,
     output_file: Option<&PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let catalog = LiveCatalog::new()?;
     // The command starts now, held before exec, so target() is its pid;
     // it is released once the probes are attached, and killed if the run
     // fails before.
@@ -362,6 +361,8 @@ fn run_script(
         )),
         _ => None,
     };
+    let catalog =
+        LiveCatalog::new()?.with_target(target.as_ref().map(|t| t.pid()).or(targets.pid));
     let options = CompileOptions {
         args: request.script_args.clone(),
         target_pid: target.as_ref().map(|t| t.pid()).or(targets.pid),

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod daemon;
+pub mod elf;
 pub mod kernel;
 pub mod output;
 pub mod policy;

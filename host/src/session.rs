@@ -422,6 +422,19 @@ fn kernel_probes(bundle: &Bundle, options: &SessionOptions) -> Vec<KernelProbe> 
                 ProbeKind::Profile | ProbeKind::PerfSample { .. } => {
                     sample_attach(&probe.resolved.kind, options.profile_hz)?
                 }
+                ProbeKind::UserFunction {
+                    path,
+                    file_offset,
+                    ret,
+                    pid,
+                    ..
+                } => uprobe(path, *file_offset, *pid, *ret),
+                ProbeKind::UserMark {
+                    path,
+                    file_offset,
+                    pid,
+                    ..
+                } => uprobe(path, *file_offset, *pid, false),
                 ProbeKind::Tracepoint { tracepoint, .. } => Attach::Tracepoint {
                     system: tracepoint.system.clone(),
                     event: tracepoint.event.clone(),
@@ -455,6 +468,17 @@ fn sample_attach(kind: &ProbeKind, profile_hz: u32) -> Option<Attach> {
         },
         _ => return None,
     })
+}
+
+/// A uprobe at `file_offset` of the binary `path`, in process `pid` only
+/// when set.
+fn uprobe(path: &str, file_offset: u64, pid: Option<u32>, ret: bool) -> Attach {
+    Attach::Uprobe {
+        path: path.into(),
+        location: kernel::UprobeLocation::FileOffset(file_offset),
+        pid: pid.map(|pid| pid as i32),
+        ret,
+    }
 }
 
 /// Probes of one kind ordered as stap runs them: by priority, then by

@@ -29,6 +29,8 @@ use crate::{
     syntax::ast::*,
 };
 
+#[path = "uprobe.rs"]
+mod uprobe;
 // The syscall tapset variables (`argstr`, `retstr`, `*_str`) live in their
 // own file, a child module so they extend `Gen` directly.
 #[path = "syscall.rs"]
@@ -954,6 +956,7 @@ impl<'a, 'l> Gen<'a, 'l> {
             }
             ProbeVar::ConstStr(text) => self.literal(text.as_bytes()),
             ProbeVar::TracepointParms => return self.tracepoint_parms(span),
+            _ => return self.user_probe_var(var, span),
         }
         Some(var.ty())
     }
@@ -1466,6 +1469,7 @@ impl<'a, 'l> Gen<'a, 'l> {
                     ("pp", _) => probe.name.clone(),
                     (_, ProbeKind::Syscall { name, .. }) if name.starts_with("__") => name.clone(),
                     (_, ProbeKind::Syscall { name, .. }) => format!("__x64_sys_{name}"),
+                    (_, ProbeKind::UserFunction { function, .. }) => function.clone(),
                     (
                         _,
                         ProbeKind::Tracepoint {
@@ -1478,6 +1482,7 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.literal(text.as_bytes());
                 Some(Ty::Str)
             }
+            "probemod" => self.probemod(),
             "randint" => {
                 let n = self.temp(ValType::I64);
                 self.expr(&args[0]);

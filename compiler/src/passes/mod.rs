@@ -5,3 +5,4 @@ pub mod restrict;
 pub mod symbols;
 pub mod tracepoints;
 pub mod types;
+pub mod uprobe;

@@ -52,6 +52,29 @@ pub enum ProbeKind {
     /// perf event on every CPU that fires once every `period` events
     /// (nanoseconds for cpu_clock, cycles for cpu_cycles).
     PerfSample { counter: PerfCounter, period: u64 },
+    /// Entry or return of one function of a user binary: a uprobe (or
+    /// uretprobe) at `file_offset` of `path`, in process `pid` only when
+    /// set (`-x`).
+    UserFunction {
+        path: String,
+        function: String,
+        /// Index in the catalog's `UserBinary::functions` of `path`.
+        index: usize,
+        file_offset: u64,
+        ret: bool,
+        pid: Option<u32>,
+    },
+    /// A USDT probe (`.note.stapsdt`) of a user binary: a uprobe at its
+    /// `nop`.
+    UserMark {
+        path: String,
+        provider: String,
+        name: String,
+        /// Index in the catalog's `UserBinary::marks` of `path`.
+        index: usize,
+        file_offset: u64,
+        pid: Option<u32>,
+    },
     /// A kernel tracepoint (`kernel.trace`), or a tapset alias that wasmtap
     /// runs on one. The format travels with the probe so later passes read
     /// field offsets without asking the catalog again.
@@ -84,6 +107,8 @@ impl ProbeKind {
                 | Self::Tracepoint { .. }
                 | Self::Profile
                 | Self::PerfSample { .. }
+                | Self::UserFunction { .. }
+                | Self::UserMark { .. }
         )
     }
 }
@@ -230,6 +255,9 @@ fn resolve_point(point: &ProbePoint, catalog: &dyn Catalog) -> Result<Resolved, 
             }
             _ => Err(bad_arg(&components[1], "a string: the function name")),
         },
+        ["process", "function", ..] | ["process", "mark"] | ["process", "provider", "mark"] => {
+            super::uprobe::resolve(point, catalog)
+        }
         _ => tracepoints::alias(catalog, &names, point.span)
             .unwrap_or_else(|| Err(unknown_point(point))),
     }

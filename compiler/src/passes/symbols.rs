@@ -105,6 +105,7 @@ pub const BUILTINS: &[Builtin] = &[
     b("pp", Some(&[]), Some(Str), Special),
     b("probefunc", Some(&[]), Some(Str), Special),
     b("ppfunc", Some(&[]), Some(Str), Special),
+    b("probemod", Some(&[]), Some(Str), Special),
     b("randint", Some(&[Long]), Some(Long), Special),
     b("gettimeofday_ns", Some(&[]), Some(Long), Special),
     b("gettimeofday_us", Some(&[]), Some(Long), Special),
@@ -201,6 +202,21 @@ pub enum ProbeVar {
     ArgStr,
     /// The return value rendered as text (`retstr`).
     RetStr,
+    /// A formal parameter of a user function (`$a`): index in its
+    /// `UserFunction::params`.
+    UserParam { index: u8 },
+    /// Every parameter of a user function as `a=0x3 b=0x4` (`$$parms`).
+    UserParms,
+    /// A user function's return value (`$return` in `.return`).
+    UserReturn,
+    /// Argument `index` (0-based) of a USDT mark (`$arg1` is index 0).
+    MarkArg { index: u8 },
+    /// Every argument of a USDT mark as `arg1=0x1 arg2=0x2` (`$$parms`).
+    MarkParms,
+    /// The mark's name (`$$name`).
+    MarkName,
+    /// The mark's provider (`$$provider`).
+    MarkProvider,
     /// An argument rendered as its tapset prints it in `argstr`: a quoted
     /// path (stap's `filename`), an argv list (`args`), or a symbolic
     /// `*_str` variable (`flags_str`).
@@ -229,8 +245,11 @@ impl ProbeVar {
     pub fn ty(&self) -> Ty {
         match self {
             ProbeVar::Arg { .. }
-            | ProbeVar::ArgInt { .. }
             | ProbeVar::Return
+            | ProbeVar::UserParam { .. }
+            | ProbeVar::UserReturn
+            | ProbeVar::MarkArg { .. }
+            | ProbeVar::ArgInt { .. }
             | ProbeVar::SyscallNr
             | ProbeVar::Const(_) => Ty::Long,
             ProbeVar::Field { string, .. } if !string => Ty::Long,
@@ -258,6 +277,9 @@ pub fn probe_var(
     name: &str,
     target: bool,
 ) -> Option<ProbeVar> {
+    if let Some(user) = super::uprobe::probe_var(kind, catalog, name, target) {
+        return user;
+    }
     if let ProbeKind::Tracepoint { tracepoint, alias } = kind {
         return tracepoints::probe_var(tracepoint, alias.as_ref(), name, target);
     }
@@ -319,6 +341,9 @@ fn tapset_var(layout: &SyscallLayout, args: &[SyscallArg], name: &str) -> Option
 /// `name`, the tapset variables, `argstr` (or `retstr`), then the `$`
 /// fields of the event.
 pub fn probe_vars(kind: &ProbeKind, catalog: &dyn Catalog) -> Vec<(String, Ty)> {
+    if let Some(user) = super::uprobe::probe_vars(kind, catalog) {
+        return user;
+    }
     if let ProbeKind::Tracepoint { tracepoint, alias } = kind {
         return tracepoints::probe_var_names(tracepoint, alias.as_ref())
             .into_iter()

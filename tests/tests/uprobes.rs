@@ -1,0 +1,247 @@
+//! Issue 6: user-space function probes with parameters from DWARF (seed
+//! program 4), `.return` with `$return`, a libc function probed in one
+//! process with `-x`, a USDT mark, and `-L` listings. The traced programs
+//! are built here with gcc from `tests/tests/uprobes/*.c`.
+
+mod common;
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use common::{Tracer, run, unique_path};
+
+/// A test program built into its own directory, removed on drop.
+struct Built {
+    dir: PathBuf,
+    exe: PathBuf,
+}
+
+impl Drop for Built {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl std::ops::Deref for Built {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.exe
+    }
+}
+
+/// Builds `tests/tests/uprobes/SOURCE` with gcc and `flags` into a fresh
+/// directory.
+fn build(source: &str, flags: &[&str]) -> Built {
+    let dir = PathBuf::from(unique_path("uprobes"));
+    std::fs::create_dir_all(&dir).expect("create the build directory");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/uprobes")
+        .join(source);
+    let exe = dir.join(source.trim_end_matches(".c"));
+    let status = Command::new("gcc")
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("run gcc");
+    assert!(status.success(), "gcc failed on {}", src.display());
+    Built { dir, exe }
+}
+
+/// Runs `exe` to completion while a tracer started with `args` is
+/// attached, and returns the tracer's output.
+fn trace_run_args(args: &[&str], exe: &Path) -> String {
+    let tracer = Tracer::start(args);
+    let status = Command::new(exe)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run the traced program");
+    assert!(status.success());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (stdout, stderr, status) = tracer.stop(libc::SIGINT);
+    assert!(status.success(), "exit status {status}; stderr: {stderr}");
+    stdout
+}
+
+/// [`trace_run_args`] with the script text `script`.
+fn trace_run(script: &str, exe: &Path) -> String {
+    trace_run_args(&["-e", script], exe)
+}
+
+fn lines_starting<'s>(stdout: &'s str, prefix: &str) -> Vec<&'s str> {
+    stdout.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+/// Seed program 4 as written (`examples/seeds/what_is_a_process_doing.stp`,
+/// the binary as its argument), on -O0 code (parameters in the frame, read
+/// from the argument registers at entry) and -O2 code (location lists).
+#[test]
+fn seed_4_prints_every_function_with_its_parameters() {
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seeds/what_is_a_process_doing.stp");
+    let seed = seed.to_str().expect("utf-8 path");
+    for opt in ["-O0", "-O2"] {
+        let exe = build("demo.c", &["-g", opt]);
+        let stdout = trace_run_args(&[seed, exe.to_str().expect("utf-8 path")], &exe);
+        assert_eq!(
+            lines_starting(&stdout, "add("),
+            ["add(a=0x3 b=0x4)"; 3],
+            "{opt}: {stdout}"
+        );
+        assert_eq!(lines_starting(&stdout, "noop("), ["noop()"; 3], "{opt}");
+        let scale = lines_starting(&stdout, "scale(");
+        assert_eq!(scale.len(), 3, "{opt}: {stdout}");
+        assert!(
+            scale[0].starts_with("scale(x=0xfffffffffffffffb f=0x2 s=0x"),
+            "{opt}: {}",
+            scale[0]
+        );
+        let handle = lines_starting(&stdout, "handle(r=0x7ff");
+        assert_eq!(handle.len(), 3, "{opt}: {stdout}");
+        // Functions without DWARF (crt code) still fire, with no parameters.
+        assert!(stdout.lines().any(|l| l == "_start()"), "{opt}: {stdout}");
+        assert!(stdout.lines().any(|l| l.starts_with("main(")), "{opt}");
+    }
+}
+
+#[test]
+fn return_probes_see_return_and_parameters_by_name() {
+    let exe = build("demo.c", &["-g", "-O2"]);
+    let script = format!(
+        r#"probe process("{0}").function("add@demo.c").return {{ printf("%s -> %d\n", ppfunc(), $return) }}
+           probe process("{0}").function("scale").call {{ printf("x=%d f=%d %s\n", $x, $f, probemod()) }}"#,
+        exe.display()
+    );
+    let stdout = trace_run(&script, &exe);
+    assert_eq!(
+        lines_starting(&stdout, "add -> "),
+        ["add -> 7"; 3],
+        "{stdout}"
+    );
+    let expected = format!("x=-5 f=2 {}", exe.display());
+    assert_eq!(
+        lines_starting(&stdout, "x="),
+        [expected.as_str(); 3],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn usdt_marks_give_their_arguments() {
+    let exe = build("demo.c", &["-O2"]);
+    let script = format!(
+        r#"probe process("{}").mark("tick") {{ printf("%s:%s %d %d %d [%s]\n", $$provider, $$name, $arg1, $arg2, $arg3, $$parms) }}"#,
+        exe.display()
+    );
+    let stdout = trace_run(&script, &exe);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "demo:tick 1 10 -3 [arg1=0x1 arg2=0xa arg3=0xfffffffffffffffd]",
+            "demo:tick 2 20 -3 [arg1=0x2 arg2=0x14 arg3=0xfffffffffffffffd]",
+            "demo:tick 3 30 -3 [arg1=0x3 arg2=0x1e arg3=0xfffffffffffffffd]",
+        ]
+    );
+}
+
+/// `-x` restricts user probes to the target: the test process's own
+/// getpid() calls through the same libc are not seen.
+#[test]
+fn a_libc_function_is_probed_in_the_target_process_only() {
+    let exe = build("getpid.c", &["-O2"]);
+    let mut target = Command::new(&*exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the target");
+    let pid = target.id().to_string();
+    let script = r#"probe process("/lib/x86_64-linux-gnu/libc.so.6").function("getpid") { printf("%s %d %d\n", probefunc(), pid(), pid() == target()) }"#;
+    let tracer = Tracer::start(&["-x", &pid, "-e", script]);
+    for _ in 0..3 {
+        // SAFETY: getpid has no preconditions; it goes through libc.
+        unsafe { libc::getpid() };
+    }
+    target
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("wake the target");
+    assert!(target.wait().expect("wait for the target").success());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (stdout, stderr, status) = tracer.stop(libc::SIGINT);
+    assert!(status.success(), "{stderr}");
+    let expected = format!("getpid {pid} 1");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [expected.as_str(); 3],
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn listing_shows_parameters_and_types() {
+    let exe = build("demo.c", &["-g", "-O0"]);
+    let path = exe.display();
+    let out = run(&["-L", &format!(r#"process("{path}").function("[as]*")"#)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/uprobes/demo.c");
+    let src = std::fs::canonicalize(src).expect("source path");
+    let src = src.display();
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!(r#"process("{path}").function("add@{src}:39") $a:int $b:int"#),
+            format!(
+                r#"process("{path}").function("scale@{src}:40") $x:long int $f:unsigned char $s:char const*"#
+            ),
+        ]
+    );
+    let out = run(&["-L", &format!(r#"process("{path}").mark("*")"#)]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "process(\"{path}\").provider(\"demo\").mark(\"tick\") $arg1:int $arg2:unsigned long $arg3:int\n"
+        )
+    );
+}
+
+#[test]
+fn unknown_functions_and_binaries_are_diagnosed() {
+    let exe = build("demo.c", &["-O0"]);
+    let out = run(&[
+        "-e",
+        &format!(
+            r#"probe process("{}").function("nosuch") {{ }}"#,
+            exe.display()
+        ),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains(r#"function("nosuch")' matches no function of"#),
+        "{stderr}"
+    );
+    assert!(stderr.contains("wasmtap -L"), "{stderr}");
+    let out = run(&[
+        "-e",
+        r#"probe process("no-such-program-xyz").function("*") { }"#,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no executable named 'no-such-program-xyz' in $PATH"),
+        "{stderr}"
+    );
+    let out = run(&["-e", r#"probe process.function("main") { }"#]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pass the target with -x PID"), "{stderr}");
+}
