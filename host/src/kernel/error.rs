@@ -120,22 +120,107 @@ pub enum KernelError {
         reason: String,
     },
 
-    /// Too many probes share one syscall.
-    #[error(
-        "{count} probes on syscall {syscall} ({direction}) but at most {max} may share one \
-         syscall: probes {probes:?}"
-    )]
+    /// Too many probes share one event.
+    #[error("{count} probes on {event} but at most {max} may share one event: probes {probes:?}")]
     RouteFull {
-        /// The syscall number.
-        syscall: u32,
-        /// "entry" or "exit".
-        direction: &'static str,
+        /// The event ("syscall 257 (entry)", "tracepoint sched:sched_switch").
+        event: String,
         /// How many probes asked for it.
         count: usize,
-        /// The limit, [`wasmtap_abi::PROBES_PER_SYSCALL`].
+        /// The limit, [`wasmtap_abi::PROBES_PER_ROUTE`].
         max: usize,
         /// The probe ids that asked for it.
         probes: Vec<u32>,
+    },
+
+    /// More distinct tracepoints or sampling periods than the route maps hold.
+    #[error("{count} {what} carry probes but at most {max} may")]
+    TooManyTargets {
+        /// "tracepoints" or "sampling periods".
+        what: &'static str,
+        /// How many were asked for.
+        count: usize,
+        /// The size of the route map.
+        max: usize,
+    },
+
+    /// The kernel's BTF could not be read.
+    #[error(
+        "could not read the kernel's BTF at {path}; task ops (ancestry, credentials, command \
+         line) need a kernel built with CONFIG_DEBUG_INFO_BTF"
+    )]
+    ReadBtf {
+        /// The file that was read.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The kernel's BTF is malformed or of an unknown version.
+    #[error("could not parse the kernel's BTF at {path}: {reason}")]
+    ParseBtf {
+        /// The file that was parsed.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A struct member the task ops read is missing from the kernel's BTF.
+    #[error("the kernel's BTF has no member {member}, which the task ops read")]
+    BtfMember {
+        /// `struct.member`.
+        member: String,
+    },
+
+    /// A tracepoint a probe names does not exist on this kernel.
+    #[error(
+        "no tracepoint {system}:{event} on this kernel (no {path}); list them with \
+         `ls /sys/kernel/tracing/events/{system}`"
+    )]
+    UnknownTracepoint {
+        /// The event's system.
+        system: String,
+        /// The event's name.
+        event: String,
+        /// The id file that was read.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Attaching a program to one target failed.
+    #[error("could not attach {program} to {target}")]
+    AttachTarget {
+        /// The program's name.
+        program: &'static str,
+        /// What it was attached to.
+        target: String,
+        /// The failure.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+
+    /// The perf counter a sampling probe needs does not exist here.
+    #[error(
+        "this machine has no {counter} counter (virtual machines often lack hardware \
+         counters); sample on cpu-clock instead (timer.profile, perf.sw.cpu_clock)"
+    )]
+    PerfUnsupported {
+        /// The counter's name.
+        counter: &'static str,
+        /// The perf_event_open failure.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+
+    /// The list of online CPUs could not be read.
+    #[error("could not list the online CPUs for perf sampling")]
+    OnlineCpus {
+        /// The failure.
+        #[source]
+        source: io::Error,
     },
 
     /// Waiting on the ring buffer failed.

@@ -9,30 +9,50 @@
 //!    attach) so failures name their cause;
 //! 2. [`KernelSession::load`]: verify the programs, create the maps, tell the
 //!    programs the host's own process id so the host never traces itself;
-//! 3. [`KernelSession::install`]: write the plans and the syscall routes;
-//! 4. [`KernelSession::attach`]: attach the programs that have probes;
+//! 3. [`KernelSession::install`]: write the plans and the routes (syscall
+//!    numbers, tracepoint ids, sampling periods) that lead to them;
+//! 4. [`KernelSession::attach`]: attach the programs that have probes, one
+//!    link per tracepoint, uprobe and (sampling period, CPU), and detach
+//!    links no installed probe needs any more;
 //! 5. loop: [`KernelSession::wait`] with a timeout (the programs wake the
 //!    reader only when `wakeup_bytes` are waiting, so the run loop drains on
 //!    a timer as well), then [`KernelSession::drain`];
 //! 6. drop the session: links are detached and programs and maps unloaded.
 
+mod btf;
+mod cookie_link;
 mod error;
 mod probes;
 mod system;
 
-use std::{io, os::fd::AsRawFd, time::Duration};
+use std::{
+    collections::BTreeMap,
+    io,
+    num::NonZeroU32,
+    os::fd::{AsFd as _, AsRawFd},
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, Map, MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, RawTracePoint},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray, RingBuf},
+    programs::{
+        PerfEvent, Program, ProgramError, RawTracePoint, TracePoint, UProbe,
+        perf_event::{
+            HardwareEvent, PerfEventConfig, PerfEventLinkId, PerfEventScope, SamplePolicy,
+            SoftwareEvent,
+        },
+        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
+    },
 };
-use wasmtap_abi::{Config, Plan, SyscallRoute, names};
+use wasmtap_abi::{Config, Plan, ProbeRoute, names};
 
-use self::probes::{RouteTable, plan_routes};
+use self::cookie_link::CookieLink;
+use self::probes::{RouteTable, TracepointName, UprobeTarget, plan_routes};
 pub use self::{
     error::KernelError,
-    probes::{Attach, KernelProbe},
+    probes::{Attach, KernelProbe, PerfCounter, UprobeLocation},
     system::{check_privileges, ensure_tracefs},
 };
 
@@ -102,10 +122,21 @@ pub struct LoadedProgram {
     pub attached: bool,
 }
 
-/// The programs of the object and which route table feeds each.
+/// The syscall programs and the route array that feeds each.
 const PROGRAMS: [(&str, &str); 2] = [
     (names::PROG_SYS_ENTER, names::SYSCALL_ENTER_ROUTES),
     (names::PROG_SYS_EXIT, names::SYSCALL_EXIT_ROUTES),
+];
+
+/// Every program of the object, in the order [`KernelSession::programs`]
+/// lists them.
+const ALL_PROGRAMS: [&str; 6] = [
+    names::PROG_SYS_ENTER,
+    names::PROG_SYS_EXIT,
+    names::PROG_TRACEPOINT,
+    names::PROG_UPROBE,
+    names::PROG_URETPROBE,
+    names::PROG_PERF,
 ];
 
 /// The loaded eBPF object and the state the host wrote into it.
@@ -125,6 +156,18 @@ pub struct KernelSession {
     wanted: [bool; 2],
     /// Whether each program is attached (enter, exit).
     attached: [bool; 2],
+    /// Tracepoints with a route written, and their event ids.
+    tracepoints: BTreeMap<TracepointName, u32>,
+    /// Attached tracepoint links (the event id as cookie).
+    tracepoint_links: BTreeMap<TracepointName, CookieLink>,
+    /// Where each installed uprobe probe wants to be.
+    uprobes: BTreeMap<u32, UprobeTarget>,
+    /// Attached uprobe links, by probe id (the cookie).
+    uprobe_links: BTreeMap<u32, (UprobeTarget, UProbeLinkId)>,
+    /// Sampling periods with a route written, and their counters.
+    periods: BTreeMap<u64, PerfCounter>,
+    /// Attached perf links, one per online CPU, per sampling period.
+    perf_links: BTreeMap<u64, (PerfCounter, Vec<PerfEventLinkId>)>,
 }
 
 impl KernelSession {
@@ -138,15 +181,29 @@ impl KernelSession {
             .map_max_entries(names::EVENTS, opts.ring_bytes)
             .load(PROBES_OBJECT)
             .map_err(|source| KernelError::LoadObject { source })?;
-        for (program, _) in PROGRAMS {
-            raw_tracepoint(&mut ebpf, program)?
-                .load()
-                .map_err(|source| program_error(program, "load", source))?;
+        for name in ALL_PROGRAMS {
+            let program = ebpf.program_mut(name).ok_or(KernelError::MissingItem {
+                kind: "program",
+                name,
+            })?;
+            let loaded = match program {
+                Program::RawTracePoint(p) => p.load(),
+                Program::TracePoint(p) => p.load(),
+                Program::UProbe(p) => p.load(),
+                Program::PerfEvent(p) => p.load(),
+                _ => {
+                    return Err(KernelError::MissingItem {
+                        kind: "program of the expected type",
+                        name,
+                    });
+                }
+            };
+            loaded.map_err(|source| program_error(name, "load", source))?;
         }
         let config = Config {
             host_tgid: std::process::id(),
             wakeup_bytes: opts.wakeup_bytes,
-            task: Default::default(),
+            task: btf::running_kernel_task_offsets()?,
         };
         let mut map = Array::<_, Config>::try_from(map_mut(&mut ebpf, names::CONFIG)?)
             .map_err(|source| map_error(names::CONFIG, "open", source))?;
@@ -155,11 +212,11 @@ impl KernelSession {
         // Array maps start zeroed, and a zeroed route names probe 0 in every
         // slot: mark every syscall unrouted before anything attaches.
         for (_, map_name) in PROGRAMS {
-            let mut routes = Array::<_, SyscallRoute>::try_from(map_mut(&mut ebpf, map_name)?)
+            let mut routes = Array::<_, ProbeRoute>::try_from(map_mut(&mut ebpf, map_name)?)
                 .map_err(|source| map_error(map_name, "open", source))?;
             for nr in 0..wasmtap_abi::MAX_SYSCALLS {
                 routes
-                    .set(nr, SyscallRoute::default(), 0)
+                    .set(nr, ProbeRoute::default(), 0)
                     .map_err(|source| map_error(map_name, "clear", source))?;
             }
         }
@@ -179,21 +236,38 @@ impl KernelSession {
             routed: [Vec::new(), Vec::new()],
             wanted: [false; 2],
             attached: [false; 2],
+            tracepoints: BTreeMap::new(),
+            tracepoint_links: BTreeMap::new(),
+            uprobes: BTreeMap::new(),
+            uprobe_links: BTreeMap::new(),
+            periods: BTreeMap::new(),
+            perf_links: BTreeMap::new(),
         })
     }
 
     /// Replaces the installed probes with `probes`: writes their plans and
-    /// the syscall routes, and clears what an earlier call installed.
+    /// routes, and clears what an earlier call installed.
     ///
     /// Every probe is validated first (ids, plan bounds, at most
-    /// [`wasmtap_abi::PROBES_PER_SYSCALL`] probes per syscall), so an error
-    /// leaves the kernel state untouched. Safe while attached: plans are
-    /// written before the routes that lead to them and routes cleared before
-    /// their plans, so a running program never follows a route to a stale
-    /// plan. Call [`Self::attach`] afterwards if a new direction (entry or
-    /// exit) gained probes.
+    /// [`wasmtap_abi::PROBES_PER_ROUTE`] probes per event, tracepoints that
+    /// exist), so an error leaves the kernel state untouched. Tracepoint
+    /// probes mount tracefs if needed ([`ensure_tracefs`]) to find event
+    /// ids. Safe while attached: plans are written before the routes that
+    /// lead to them and routes cleared before their plans, so a running
+    /// program never follows a route to a stale plan. Call [`Self::attach`]
+    /// afterwards to attach (and detach) what the new probes need.
     pub fn install(&mut self, probes: &[KernelProbe]) -> Result<(), KernelError> {
         let routes = plan_routes(probes)?;
+        let tracepoint_ids = if routes.tracepoints.is_empty() {
+            BTreeMap::new()
+        } else {
+            let tracefs = ensure_tracefs()?;
+            routes
+                .tracepoints
+                .keys()
+                .map(|name| Ok((name.clone(), tracepoint_id(&tracefs, name)?)))
+                .collect::<Result<BTreeMap<_, _>, KernelError>>()?
+        };
 
         let mut plans = Array::<_, Plan>::try_from(map_mut(&mut self.ebpf, names::PLANS)?)
             .map_err(|source| map_error(names::PLANS, "open", source))?;
@@ -213,6 +287,30 @@ impl KernelSession {
             self.wanted[index] = !table.is_empty();
         }
 
+        let by_id: BTreeMap<u32, ProbeRoute> = routes
+            .tracepoints
+            .iter()
+            .map(|(name, route)| (tracepoint_ids[name], *route))
+            .collect();
+        let stale: Vec<u32> = self.tracepoints.values().copied().collect();
+        write_hash_routes(&mut self.ebpf, names::TRACEPOINT_ROUTES, &by_id, &stale)?;
+        self.tracepoints = tracepoint_ids;
+
+        let by_period: BTreeMap<u64, ProbeRoute> = routes
+            .perf
+            .iter()
+            .map(|(period, (_, route))| (*period, *route))
+            .collect();
+        let stale: Vec<u64> = self.periods.keys().copied().collect();
+        write_hash_routes(&mut self.ebpf, names::PERF_ROUTES, &by_period, &stale)?;
+        self.periods = routes
+            .perf
+            .iter()
+            .map(|(period, (counter, _))| (*period, *counter))
+            .collect();
+
+        self.uprobes = routes.uprobes;
+
         let mut plans = Array::<_, Plan>::try_from(map_mut(&mut self.ebpf, names::PLANS)?)
             .map_err(|source| map_error(names::PLANS, "open", source))?;
         for &old in &self.installed {
@@ -226,9 +324,15 @@ impl KernelSession {
         Ok(())
     }
 
-    /// Attaches the programs that installed probes need and are not attached
-    /// yet. Raw tracepoints: no tracefs needed, about a millisecond each to
-    /// detach.
+    /// Brings the attached links in line with the installed probes:
+    /// attaches what they need and is not attached yet, and detaches what no
+    /// installed probe needs any more (the syscall programs stay attached:
+    /// with no routes they return after one lookup). Raw tracepoints need no
+    /// tracefs and detach in about a millisecond; classic tracepoints and
+    /// perf events take tens of milliseconds to detach (RCU grace periods).
+    ///
+    /// On error, what was attached so far stays attached and tracked, and
+    /// is detached with the session.
     pub fn attach(&mut self) -> Result<(), KernelError> {
         for (index, (program, _)) in PROGRAMS.iter().enumerate() {
             if !self.wanted[index] || self.attached[index] {
@@ -238,6 +342,137 @@ impl KernelSession {
                 .attach(program)
                 .map_err(|source| program_error(program, "attach", source))?;
             self.attached[index] = true;
+        }
+        self.attach_tracepoints()?;
+        self.attach_uprobes()?;
+        self.attach_perf()
+    }
+
+    fn attach_tracepoints(&mut self) -> Result<(), KernelError> {
+        let name = names::PROG_TRACEPOINT;
+        // Dropping a link detaches it.
+        self.tracepoint_links
+            .retain(|tp, _| self.tracepoints.contains_key(tp));
+        let program: &mut TracePoint = program_mut(&mut self.ebpf, name)?;
+        let fd = program
+            .fd()
+            .map_err(|source| program_error(name, "attach", source))?;
+        for (tp, &id) in &self.tracepoints {
+            if self.tracepoint_links.contains_key(tp) {
+                continue;
+            }
+            let (system, event) = tp;
+            let link = cookie_link::attach_tracepoint(fd.as_fd(), id.into(), id.into()).map_err(
+                |source| KernelError::AttachTarget {
+                    program: name,
+                    target: format!("tracepoint {system}:{event}"),
+                    source: ProgramError::SyscallError(aya::sys::SyscallError {
+                        call: "perf_event_open/BPF_LINK_CREATE",
+                        io_error: source,
+                    }),
+                },
+            )?;
+            self.tracepoint_links.insert(tp.clone(), link);
+        }
+        Ok(())
+    }
+
+    fn attach_uprobes(&mut self) -> Result<(), KernelError> {
+        let stale: Vec<u32> = self
+            .uprobe_links
+            .iter()
+            .filter(|(id, (target, _))| self.uprobes.get(id) != Some(target))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            if let Some((target, link)) = self.uprobe_links.remove(&id) {
+                let name = uprobe_program(target.ret);
+                program_mut::<UProbe>(&mut self.ebpf, name)?
+                    .detach(link)
+                    .map_err(|source| program_error(name, "detach", source))?;
+            }
+        }
+        for (&id, target) in &self.uprobes {
+            if self.uprobe_links.contains_key(&id) {
+                continue;
+            }
+            let name = uprobe_program(target.ret);
+            let program: &mut UProbe = program_mut(&mut self.ebpf, name)?;
+            let location = match &target.location {
+                UprobeLocation::Symbol(symbol) => UProbeAttachLocation::Symbol(symbol),
+                UprobeLocation::FileOffset(offset) => UProbeAttachLocation::AbsoluteOffset(*offset),
+            };
+            let scope = match target.pid.and_then(|pid| NonZeroU32::new(pid as u32)) {
+                Some(pid) => UProbeScope::OneProcess(pid),
+                None => UProbeScope::AllProcesses,
+            };
+            let point = UProbeAttachPoint {
+                location,
+                cookie: Some(id.into()),
+            };
+            let link = program
+                .attach(point, &target.path, scope)
+                .map_err(|source| KernelError::AttachTarget {
+                    program: name,
+                    target: describe_uprobe(target),
+                    source,
+                })?;
+            self.uprobe_links.insert(id, (target.clone(), link));
+        }
+        Ok(())
+    }
+
+    fn attach_perf(&mut self) -> Result<(), KernelError> {
+        let name = names::PROG_PERF;
+        let program: &mut PerfEvent = program_mut(&mut self.ebpf, name)?;
+        let stale: Vec<u64> = self
+            .perf_links
+            .iter()
+            .filter(|(period, (counter, _))| self.periods.get(period) != Some(counter))
+            .map(|(period, _)| *period)
+            .collect();
+        for period in stale {
+            if let Some((_, links)) = self.perf_links.remove(&period) {
+                for link in links {
+                    program
+                        .detach(link)
+                        .map_err(|source| program_error(name, "detach", source))?;
+                }
+            }
+        }
+        let wanted: Vec<(u64, PerfCounter)> = self
+            .periods
+            .iter()
+            .filter(|(period, _)| !self.perf_links.contains_key(period))
+            .map(|(period, counter)| (*period, *counter))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let cpus =
+            aya::util::online_cpus().map_err(|(_, source)| KernelError::OnlineCpus { source })?;
+        for (period, counter) in wanted {
+            let config = match counter {
+                PerfCounter::CpuClock => PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfCounter::CpuCycles => PerfEventConfig::Hardware(HardwareEvent::CpuCycles),
+            };
+            // Track links as they are made, so a failure on a later CPU
+            // leaves nothing untracked.
+            let (_, links) = self
+                .perf_links
+                .entry(period)
+                .or_insert((counter, Vec::new()));
+            for &cpu in &cpus {
+                let link = program
+                    .attach(
+                        config,
+                        PerfEventScope::AllProcessesOneCpu { cpu },
+                        SamplePolicy::Period(period),
+                        false,
+                    )
+                    .map_err(|source| perf_error(counter, cpu, source))?;
+                links.push(link);
+            }
         }
         Ok(())
     }
@@ -335,24 +570,27 @@ impl KernelSession {
     /// output and tests.
     pub fn programs(&self) -> Result<Vec<LoadedProgram>, KernelError> {
         let mut out = Vec::new();
-        for (index, (name, _)) in PROGRAMS.iter().enumerate() {
-            let program: &RawTracePoint = self
-                .ebpf
-                .program(name)
-                .ok_or(KernelError::MissingItem {
-                    kind: "program",
-                    name,
-                })?
-                .try_into()
-                .map_err(|source| program_error(name, "inspect", source))?;
+        for name in ALL_PROGRAMS {
+            let program = self.ebpf.program(name).ok_or(KernelError::MissingItem {
+                kind: "program",
+                name,
+            })?;
             let info = program
                 .info()
                 .map_err(|source| program_error(name, "inspect", source))?;
+            let attached = match name {
+                names::PROG_SYS_ENTER => self.attached[0],
+                names::PROG_SYS_EXIT => self.attached[1],
+                names::PROG_TRACEPOINT => !self.tracepoint_links.is_empty(),
+                names::PROG_UPROBE => self.uprobe_links.values().any(|(t, _)| !t.ret),
+                names::PROG_URETPROBE => self.uprobe_links.values().any(|(t, _)| t.ret),
+                _ => !self.perf_links.is_empty(),
+            };
             out.push(LoadedProgram {
                 name,
                 id: info.id(),
                 verified_instructions: info.verified_instruction_count(),
-                attached: self.attached[index],
+                attached,
             });
         }
         Ok(out)
@@ -367,7 +605,7 @@ fn write_routes(
     table: &RouteTable,
     previous: &[u32],
 ) -> Result<(), KernelError> {
-    let mut map = Array::<_, SyscallRoute>::try_from(map_mut(ebpf, map_name)?)
+    let mut map = Array::<_, ProbeRoute>::try_from(map_mut(ebpf, map_name)?)
         .map_err(|source| map_error(map_name, "open", source))?;
     for (&nr, route) in table {
         map.set(nr, route, 0)
@@ -375,11 +613,97 @@ fn write_routes(
     }
     for &nr in previous {
         if !table.contains_key(&nr) {
-            map.set(nr, SyscallRoute::default(), 0)
+            map.set(nr, ProbeRoute::default(), 0)
                 .map_err(|source| map_error(map_name, "clear", source))?;
         }
     }
     Ok(())
+}
+
+/// Writes `table` into the hash route map `map_name` and removes the keys
+/// in `previous` that `table` no longer routes.
+fn write_hash_routes<K: aya::Pod + Ord>(
+    ebpf: &mut Ebpf,
+    map_name: &'static str,
+    table: &BTreeMap<K, ProbeRoute>,
+    previous: &[K],
+) -> Result<(), KernelError> {
+    let mut map = HashMap::<_, K, ProbeRoute>::try_from(map_mut(ebpf, map_name)?)
+        .map_err(|source| map_error(map_name, "open", source))?;
+    for (key, route) in table {
+        map.insert(key, route, 0)
+            .map_err(|source| map_error(map_name, "write", source))?;
+    }
+    for key in previous {
+        if !table.contains_key(key) {
+            map.remove(key)
+                .map_err(|source| map_error(map_name, "clear", source))?;
+        }
+    }
+    Ok(())
+}
+
+/// The event id of tracepoint `system:event` (the `common_type` its trace
+/// entries start with), from tracefs.
+fn tracepoint_id(tracefs: &Path, (system, event): &TracepointName) -> Result<u32, KernelError> {
+    let path: PathBuf = tracefs.join("events").join(system).join(event).join("id");
+    let unknown = |source| KernelError::UnknownTracepoint {
+        system: system.clone(),
+        event: event.clone(),
+        path: path.clone(),
+        source,
+    };
+    let text = std::fs::read_to_string(&path).map_err(unknown)?;
+    text.trim().parse().map_err(|_| {
+        unknown(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not an event id",
+        ))
+    })
+}
+
+fn uprobe_program(ret: bool) -> &'static str {
+    if ret {
+        names::PROG_URETPROBE
+    } else {
+        names::PROG_UPROBE
+    }
+}
+
+fn describe_uprobe(target: &UprobeTarget) -> String {
+    let kind = if target.ret { "uretprobe" } else { "uprobe" };
+    let at = match &target.location {
+        UprobeLocation::Symbol(symbol) => symbol.clone(),
+        UprobeLocation::FileOffset(offset) => format!("offset {offset:#x}"),
+    };
+    let pid = target
+        .pid
+        .map(|pid| format!(" in process {pid}"))
+        .unwrap_or_default();
+    format!("{kind} {}:{at}{pid}", target.path.display())
+}
+
+/// A perf attach failure; a missing counter gets its own message.
+fn perf_error(counter: PerfCounter, cpu: u32, source: ProgramError) -> KernelError {
+    let missing = match &source {
+        ProgramError::SyscallError(err) => matches!(
+            err.io_error.raw_os_error(),
+            Some(libc::ENOENT | libc::EOPNOTSUPP | libc::ENODEV)
+        ),
+        _ => false,
+    };
+    if missing {
+        KernelError::PerfUnsupported {
+            counter: counter.name(),
+            source,
+        }
+    } else {
+        KernelError::AttachTarget {
+            program: names::PROG_PERF,
+            target: format!("{} sampling on CPU {cpu}", counter.name()),
+            source,
+        }
+    }
 }
 
 fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Map, KernelError> {
@@ -391,6 +715,14 @@ fn raw_tracepoint<'a>(
     ebpf: &'a mut Ebpf,
     name: &'static str,
 ) -> Result<&'a mut RawTracePoint, KernelError> {
+    program_mut(ebpf, name)
+}
+
+/// Program `name` of the object as its concrete type.
+fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, KernelError>
+where
+    &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
+{
     ebpf.program_mut(name)
         .ok_or(KernelError::MissingItem {
             kind: "program",

@@ -1,14 +1,25 @@
 //! What the host asks the kernel to capture, checked before any map is
-//! touched: probe descriptions, plan validation and syscall routing.
+//! touched: probe descriptions, plan validation and routing (which probes
+//! run for which syscall, tracepoint, uprobe or sampling period).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use wasmtap_abi::{
-    FilterCmp, FilterField, HEADER_LEN, MAX_FILTERS, MAX_OPS, MAX_PROBES, MAX_RECORD, MAX_SYSCALLS,
-    OpCode, PROBES_PER_SYSCALL, Plan, SyscallRoute,
+    FilterCmp, FilterField, HEADER_LEN, MAX_CTX_FIELD, MAX_FILTERS, MAX_OPS, MAX_PERF_PERIODS,
+    MAX_PROBES, MAX_RECORD, MAX_SYSCALLS, MAX_TRACEPOINTS, OpCode, PROBES_PER_ROUTE, Plan,
+    ProbeRoute,
 };
 
 use super::KernelError;
+
+/// Size of x86_64 `struct pt_regs`: `Reg` and the `CtxField`s of uprobes
+/// and perf samples read inside it.
+pub(crate) const PT_REGS_LEN: usize = 21 * 8;
+
+/// Bytes at the start of a trace entry (`common_type`, `common_flags`,
+/// `common_preempt_count`, `common_pid`) that the kernel overwrites with a
+/// `pt_regs` pointer before running a BPF program.
+const TRACE_COMMON_LEN: usize = 8;
 
 /// Where a probe attaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,12 +29,64 @@ pub enum Attach {
     SyscallEnter(Vec<u32>),
     /// Return of the listed syscalls, through `raw_syscalls:sys_exit`.
     SyscallExit(Vec<u32>),
+    /// A classic tracepoint (`kernel.trace("system:event")`, `signal.send`,
+    /// process lifecycle), as named in tracefs `events/SYSTEM/EVENT`.
+    /// `CtxField` and `CtxDataLoc` offsets are those of the event's
+    /// `format` file.
+    Tracepoint {
+        /// The event's system (`sched`, `signal`, ...).
+        system: String,
+        /// The event's name (`sched_process_exec`, ...).
+        event: String,
+    },
+    /// A uprobe (or uretprobe) on a function or instruction of a binary or
+    /// shared library.
+    Uprobe {
+        /// The binary or library.
+        path: PathBuf,
+        /// Where in it.
+        location: UprobeLocation,
+        /// Fire only in this process; every process when `None`.
+        pid: Option<i32>,
+        /// At return (`uretprobe`) rather than at entry.
+        ret: bool,
+    },
+    /// Periodic sampling of every CPU (`timer.profile`,
+    /// `perf.sw.cpu_clock.sample(N)`, `perf.hw.cpu_cycles.sample(N)`).
+    PerfSample {
+        /// What is counted.
+        event: PerfCounter,
+        /// Events between samples: nanoseconds for [`PerfCounter::CpuClock`]
+        /// (1e9 / hz), cycles for [`PerfCounter::CpuCycles`]. Probes are told
+        /// apart by their period, so two counters may not share one.
+        period: u64,
+    },
 }
 
-impl Attach {
-    fn syscalls(&self) -> &[u32] {
+/// Where a uprobe sits in its file.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UprobeLocation {
+    /// The start of this symbol (looked up in the file's symbol tables).
+    Symbol(String),
+    /// This byte offset in the file (not a virtual address).
+    FileOffset(u64),
+}
+
+/// The counter a [`Attach::PerfSample`] probe samples on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PerfCounter {
+    /// The software CPU clock (always available).
+    CpuClock,
+    /// Hardware CPU cycles (needs a PMU, often missing in VMs).
+    CpuCycles,
+}
+
+impl PerfCounter {
+    /// The name `perf` and the scripts use.
+    pub fn name(self) -> &'static str {
         match self {
-            Self::SyscallEnter(nrs) | Self::SyscallExit(nrs) => nrs,
+            Self::CpuClock => "cpu-clock",
+            Self::CpuCycles => "cpu-cycles",
         }
     }
 }
@@ -41,13 +104,31 @@ pub struct KernelProbe {
 }
 
 /// Probe ids per syscall number, for one direction.
-pub(crate) type RouteTable = BTreeMap<u32, SyscallRoute>;
+pub(crate) type RouteTable = BTreeMap<u32, ProbeRoute>;
 
-/// The route tables for `sys_enter` and `sys_exit`.
+/// A tracepoint by name: (system, event).
+pub(crate) type TracepointName = (String, String);
+
+/// A uprobe to attach: one link per probe, the probe id as its cookie.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct UprobeTarget {
+    pub(crate) path: PathBuf,
+    pub(crate) location: UprobeLocation,
+    pub(crate) pid: Option<i32>,
+    pub(crate) ret: bool,
+}
+
+/// Every route the installed probes need.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Routes {
     pub(crate) enter: RouteTable,
     pub(crate) exit: RouteTable,
+    /// Probe ids per tracepoint (resolved to event ids at install).
+    pub(crate) tracepoints: BTreeMap<TracepointName, ProbeRoute>,
+    /// Where each uprobe probe attaches, by probe id.
+    pub(crate) uprobes: BTreeMap<u32, UprobeTarget>,
+    /// Probe ids per sampling period, with the counter the period samples.
+    pub(crate) perf: BTreeMap<u64, (PerfCounter, ProbeRoute)>,
 }
 
 /// Validates every probe and builds the route tables, or says what is wrong
@@ -57,58 +138,156 @@ pub(crate) fn plan_routes(probes: &[KernelProbe]) -> Result<Routes, KernelError>
     let mut seen = std::collections::BTreeSet::new();
     let mut enter: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     let mut exit: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let mut tracepoints: BTreeMap<TracepointName, Vec<u32>> = BTreeMap::new();
+    let mut perf: BTreeMap<u64, (PerfCounter, Vec<u32>)> = BTreeMap::new();
+    let mut uprobes = BTreeMap::new();
     for probe in probes {
         if !seen.insert(probe.id) {
             return Err(invalid(probe.id, "the id is used by two probes"));
         }
         validate_probe(probe)?;
-        let table = match probe.attach {
-            Attach::SyscallEnter(_) => &mut enter,
-            Attach::SyscallExit(_) => &mut exit,
-        };
-        for &nr in probe.attach.syscalls() {
-            if nr >= MAX_SYSCALLS {
-                return Err(invalid(
-                    probe.id,
-                    format!("syscall number {nr} is not below {MAX_SYSCALLS}"),
-                ));
+        let id = probe.id;
+        match &probe.attach {
+            Attach::SyscallEnter(nrs) | Attach::SyscallExit(nrs) => {
+                let table = if matches!(probe.attach, Attach::SyscallEnter(_)) {
+                    &mut enter
+                } else {
+                    &mut exit
+                };
+                for &nr in nrs {
+                    if nr >= MAX_SYSCALLS {
+                        return Err(invalid(
+                            id,
+                            format!("syscall number {nr} is not below {MAX_SYSCALLS}"),
+                        ));
+                    }
+                    push_unique(table.entry(nr).or_default(), id);
+                }
             }
-            let ids = table.entry(nr).or_default();
-            if !ids.contains(&probe.id) {
-                ids.push(probe.id);
+            Attach::Tracepoint { system, event } => {
+                let valid = |s: &str| {
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                };
+                if !valid(system) || !valid(event) {
+                    return Err(invalid(
+                        id,
+                        format!("`{system}:{event}` is not a tracepoint name"),
+                    ));
+                }
+                push_unique(
+                    tracepoints
+                        .entry((system.clone(), event.clone()))
+                        .or_default(),
+                    id,
+                );
+            }
+            Attach::Uprobe {
+                path,
+                location,
+                pid,
+                ret,
+            } => {
+                if pid.is_some_and(|pid| pid <= 0) {
+                    return Err(invalid(id, format!("uprobe pid {pid:?} is not a process")));
+                }
+                uprobes.insert(
+                    id,
+                    UprobeTarget {
+                        path: path.clone(),
+                        location: location.clone(),
+                        pid: *pid,
+                        ret: *ret,
+                    },
+                );
+            }
+            Attach::PerfSample { event, period } => {
+                if *period == 0 {
+                    return Err(invalid(id, "a sampling period of 0"));
+                }
+                let (counter, ids) = perf.entry(*period).or_insert((*event, Vec::new()));
+                if counter != event {
+                    return Err(invalid(
+                        id,
+                        format!(
+                            "{} and {} probes share the sampling period {period}; probes \
+                             are told apart by period, so give them different ones",
+                            counter.name(),
+                            event.name()
+                        ),
+                    ));
+                }
+                push_unique(ids, id);
             }
         }
     }
+    if tracepoints.len() > MAX_TRACEPOINTS as usize {
+        return Err(KernelError::TooManyTargets {
+            what: "tracepoints",
+            count: tracepoints.len(),
+            max: MAX_TRACEPOINTS as usize,
+        });
+    }
+    if perf.len() > MAX_PERF_PERIODS as usize {
+        return Err(KernelError::TooManyTargets {
+            what: "sampling periods",
+            count: perf.len(),
+            max: MAX_PERF_PERIODS as usize,
+        });
+    }
     Ok(Routes {
-        enter: to_routes(enter, "entry")?,
-        exit: to_routes(exit, "exit")?,
+        enter: to_routes(enter, |nr| format!("syscall {nr} (entry)"))?,
+        exit: to_routes(exit, |nr| format!("syscall {nr} (exit)"))?,
+        tracepoints: to_routes(tracepoints, |(system, event)| {
+            format!("tracepoint {system}:{event}")
+        })?,
+        uprobes,
+        perf: perf
+            .into_iter()
+            .map(|(period, (counter, ids))| {
+                let route = to_route(ids, || format!("{} period {period}", counter.name()))?;
+                Ok((period, (counter, route)))
+            })
+            .collect::<Result<_, KernelError>>()?,
     })
 }
 
-fn to_routes(
-    table: BTreeMap<u32, Vec<u32>>,
-    direction: &'static str,
-) -> Result<RouteTable, KernelError> {
+fn push_unique(ids: &mut Vec<u32>, id: u32) {
+    if !ids.contains(&id) {
+        ids.push(id);
+    }
+}
+
+fn to_routes<K: Ord>(
+    table: BTreeMap<K, Vec<u32>>,
+    describe: impl Fn(&K) -> String,
+) -> Result<BTreeMap<K, ProbeRoute>, KernelError> {
     table
         .into_iter()
-        .map(|(syscall, ids)| {
-            if ids.len() > PROBES_PER_SYSCALL {
-                return Err(KernelError::RouteFull {
-                    syscall,
-                    direction,
-                    count: ids.len(),
-                    max: PROBES_PER_SYSCALL,
-                    probes: ids,
-                });
-            }
-            let mut route = SyscallRoute::default();
-            for (slot, id) in route.probes.iter_mut().zip(&ids) {
-                // validate_probe checked id < MAX_PROBES <= u16::MAX.
-                *slot = *id as u16;
-            }
-            Ok((syscall, route))
+        .map(|(key, ids)| {
+            let route = to_route(ids, || describe(&key))?;
+            Ok((key, route))
         })
         .collect()
+}
+
+/// The route listing `ids`, or [`KernelError::RouteFull`] naming the event.
+fn to_route(ids: Vec<u32>, describe: impl Fn() -> String) -> Result<ProbeRoute, KernelError> {
+    if ids.len() > PROBES_PER_ROUTE {
+        return Err(KernelError::RouteFull {
+            event: describe(),
+            count: ids.len(),
+            max: PROBES_PER_ROUTE,
+            probes: ids,
+        });
+    }
+    let mut route = ProbeRoute::default();
+    for (slot, id) in route.probes.iter_mut().zip(&ids) {
+        // validate_probe checked id < MAX_PROBES <= u16::MAX.
+        *slot = *id as u16;
+    }
+    Ok(route)
 }
 
 fn invalid(id: u32, reason: impl Into<String>) -> KernelError {
@@ -170,7 +349,10 @@ fn validate_probe(probe: &KernelProbe) -> Result<(), KernelError> {
                 ),
             ));
         }
-        if matches!(code, OpCode::Arg | OpCode::UserStr) && op.arg > 5 {
+        if let Some(reason) = check_source(&probe.attach, code, op.src, op.len) {
+            return Err(invalid(id, format!("op {i} ({code:?}) {reason}")));
+        }
+        if matches!(code, OpCode::Arg | OpCode::UserStr | OpCode::UserStrArray) && op.arg > 5 {
             return Err(invalid(
                 id,
                 format!(
@@ -210,6 +392,38 @@ fn validate_probe(probe: &KernelProbe) -> Result<(), KernelError> {
         }
     }
     Ok(())
+}
+
+/// What is wrong with where op `code` reads, if anything: `CtxField` and
+/// `Reg` must stay inside the context they name, and context ops need a
+/// program that has one.
+fn check_source(attach: &Attach, code: OpCode, src: u16, len: u16) -> Option<String> {
+    let regs_ctx = matches!(attach, Attach::Uprobe { .. } | Attach::PerfSample { .. });
+    let tracepoint = matches!(attach, Attach::Tracepoint { .. });
+    let (src, len) = (src as usize, len as usize);
+    match code {
+        OpCode::CtxField if len > MAX_CTX_FIELD => {
+            Some(format!("copies {len} bytes, at most {MAX_CTX_FIELD}"))
+        }
+        OpCode::CtxField if regs_ctx && src + len > PT_REGS_LEN => Some(format!(
+            "reads bytes {src}..{} of the registers, which have {PT_REGS_LEN}",
+            src + len
+        )),
+        OpCode::CtxField | OpCode::CtxDataLoc if tracepoint && src < TRACE_COMMON_LEN => {
+            Some(format!(
+                "reads byte {src} of the trace entry, but the kernel hides its first \
+                 {TRACE_COMMON_LEN} bytes (the common_* fields) from BPF; use pid() and friends"
+            ))
+        }
+        OpCode::CtxDataLoc if !tracepoint => {
+            Some("reads a __data_loc field, which only tracepoints have".into())
+        }
+        OpCode::Reg if src + 8 > PT_REGS_LEN => Some(format!(
+            "reads register bytes {src}..{}, pt_regs has {PT_REGS_LEN}",
+            src + 8
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -252,19 +466,12 @@ mod tests {
 
     #[test]
     fn too_many_probes_on_one_syscall() {
-        let probes: Vec<_> = (0..=PROBES_PER_SYSCALL as u32)
+        let probes: Vec<_> = (0..=PROBES_PER_ROUTE as u32)
             .map(|id| probe(id, Attach::SyscallEnter(vec![0])))
             .collect();
         let err = plan_routes(&probes).unwrap_err();
         assert!(
-            matches!(
-                err,
-                KernelError::RouteFull {
-                    syscall: 0,
-                    count: 9,
-                    ..
-                }
-            ),
+            matches!(err, KernelError::RouteFull { count: 9, .. }),
             "{err}"
         );
     }

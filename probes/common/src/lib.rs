@@ -30,9 +30,15 @@ pub const MAX_FILTERS: usize = 4;
 pub const MAX_PROBES: u32 = 4096;
 /// Syscall numbers are below this (x86_64 has ~460).
 pub const MAX_SYSCALLS: u32 = 512;
-/// Probes that may share one syscall (e.g. `syscall.*` and `syscall.openat`).
-pub const PROBES_PER_SYSCALL: usize = 8;
-/// Marks an unused slot in a [`SyscallRoute`].
+/// Probes that may share one event: a syscall (e.g. `syscall.*` and
+/// `syscall.openat`), a tracepoint or a perf sampling period.
+pub const PROBES_PER_ROUTE: usize = 8;
+/// Tracepoints that may carry probes at once (entries of the tracepoint
+/// route map).
+pub const MAX_TRACEPOINTS: u32 = 1024;
+/// Distinct perf sampling periods that may carry probes at once.
+pub const MAX_PERF_PERIODS: u32 = 64;
+/// Marks an unused slot in a [`ProbeRoute`].
 pub const NO_PROBE: u16 = u16::MAX;
 /// Length of `comm` (TASK_COMM_LEN).
 pub const COMM_LEN: usize = 16;
@@ -42,10 +48,17 @@ pub const COMM_LEN: usize = 16;
 pub mod names {
     /// `Array<Plan>` indexed by probe id.
     pub const PLANS: &str = "PLANS";
-    /// `Array<SyscallRoute>` indexed by syscall number, for `sys_enter`.
+    /// `Array<ProbeRoute>` indexed by syscall number, for `sys_enter`.
     pub const SYSCALL_ENTER_ROUTES: &str = "SYS_ENTER_ROUTES";
-    /// `Array<SyscallRoute>` indexed by syscall number, for `sys_exit`.
+    /// `Array<ProbeRoute>` indexed by syscall number, for `sys_exit`.
     pub const SYSCALL_EXIT_ROUTES: &str = "SYS_EXIT_ROUTES";
+    /// `HashMap<u32, ProbeRoute>` keyed by tracepoint event id (tracefs
+    /// `events/SYSTEM/EVENT/id`), which the host passes as each tracepoint
+    /// link's BPF cookie.
+    pub const TRACEPOINT_ROUTES: &str = "TP_ROUTES";
+    /// `HashMap<u64, ProbeRoute>` keyed by perf sampling period (aya cannot
+    /// give perf links a cookie, so the period tells the probes apart).
+    pub const PERF_ROUTES: &str = "PERF_ROUTES";
     /// `Array<Config>` with one entry.
     pub const CONFIG: &str = "CONFIG";
     /// The ring buffer all records go through.
@@ -57,6 +70,16 @@ pub mod names {
     pub const PROG_SYS_ENTER: &str = "sys_enter";
     /// Raw tracepoint program for `raw_syscalls:sys_exit`.
     pub const PROG_SYS_EXIT: &str = "sys_exit";
+    /// Classic tracepoint program, attached to every traced event and
+    /// routed by the event id (the link's cookie).
+    pub const PROG_TRACEPOINT: &str = "trace_event";
+    /// uprobe program; the probe id is the attach cookie.
+    pub const PROG_UPROBE: &str = "uprobe_entry";
+    /// uretprobe program; the probe id is the attach cookie.
+    pub const PROG_URETPROBE: &str = "uprobe_return";
+    /// perf_event program, attached on every online CPU and routed by the
+    /// sample period.
+    pub const PROG_PERF: &str = "perf_sample";
 }
 
 /// Starts every record in the ring buffer and in a guest batch.
@@ -105,8 +128,10 @@ pub enum OpCode {
     /// (capped at [`MAX_ARGV`]); a string that does not fit ends the list.
     UserStrArray = 10,
     /// `len` bytes (at most [`MAX_CTX_FIELD`]) at byte `src` of the event
-    /// context: a tracepoint's trace entry (its `format` offsets), or the
-    /// `pt_regs` of a uprobe or perf sample. Zero-filled when unreadable.
+    /// context: a tracepoint's trace entry (its `format` offsets; the
+    /// `common_*` fields in the first 8 bytes are not available to BPF, the
+    /// kernel overwrites them), or the `pt_regs` of a uprobe or perf sample.
+    /// Zero-filled when unreadable.
     CtxField = 11,
     /// A string slot (i32 status, then at most `len` bytes, like
     /// [`OpCode::UserStr`]) read from the `__data_loc` field at byte `src` of
@@ -348,17 +373,18 @@ impl Default for Plan {
     }
 }
 
-/// The probes to run for one syscall number, [`NO_PROBE`] in unused slots.
+/// The probes to run for one event (a syscall number, a tracepoint, a perf
+/// sampling period), in order, [`NO_PROBE`] in unused slots.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SyscallRoute {
-    pub probes: [u16; PROBES_PER_SYSCALL],
+pub struct ProbeRoute {
+    pub probes: [u16; PROBES_PER_ROUTE],
 }
 
-impl Default for SyscallRoute {
+impl Default for ProbeRoute {
     fn default() -> Self {
         Self {
-            probes: [NO_PROBE; PROBES_PER_SYSCALL],
+            probes: [NO_PROBE; PROBES_PER_ROUTE],
         }
     }
 }
@@ -414,7 +440,7 @@ pub struct TaskOffsets {
 mod pod {
     // SAFETY: all are repr(C), Copy, with explicit padding and no pointers.
     unsafe impl aya::Pod for super::Plan {}
-    unsafe impl aya::Pod for super::SyscallRoute {}
+    unsafe impl aya::Pod for super::ProbeRoute {}
     unsafe impl aya::Pod for super::Config {}
 }
 
@@ -431,7 +457,7 @@ mod tests {
             core::mem::size_of::<Plan>(),
             8 + 16 * MAX_FILTERS + 8 * MAX_OPS
         );
-        assert_eq!(core::mem::size_of::<SyscallRoute>(), 16);
+        assert_eq!(core::mem::size_of::<ProbeRoute>(), 16);
         assert_eq!(TASK_ENTRY_LEN, 32);
         assert_eq!(core::mem::size_of::<TaskOffsets>(), 48);
     }
