@@ -12,6 +12,7 @@
 //! so the same bytes mean the same thing in the kernel, the host and the guest.
 #![no_std]
 
+pub mod plugin;
 pub mod wasm;
 
 /// Bumped whenever a layout or an opcode below changes meaning.
