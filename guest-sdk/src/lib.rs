@@ -24,11 +24,16 @@ pub mod exports;
 pub mod fmt;
 pub mod host;
 pub mod map;
+pub mod plugin;
 pub mod rt;
 pub mod stat;
 pub mod strings;
 
 pub use rt::{Runtime, Str};
+
+/// The ABI crate, for the macros of [`plugin`].
+#[doc(hidden)]
+pub use wasmtap_abi as __abi;
 
 /// The allocator of the Wasm build: dlmalloc, the allocator Rust's own
 /// `std` uses on wasm32, well tested and fast for the many small, long-lived

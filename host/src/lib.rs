@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod daemon;
 pub mod kernel;
+pub mod plugin;
 pub mod policy;
 pub mod sandbox;
 pub mod session;

@@ -42,13 +42,16 @@ pub enum ProbeKind {
     Timer { period_ns: u64 },
     /// Entry (`ret == false`) or return of one syscall.
     Syscall { nr: u32, name: String, ret: bool },
+    /// A kernel probe the host resolved and attaches by itself (a plugin's
+    /// tracepoints and perf sampling); the compiler never produces it.
+    External,
 }
 
 impl ProbeKind {
     /// Whether the kernel produces records for this probe (as opposed to
     /// the host running it by itself).
     pub fn is_kernel(&self) -> bool {
-        matches!(self, Self::Syscall { .. })
+        matches!(self, Self::Syscall { .. } | Self::External)
     }
 }
 
