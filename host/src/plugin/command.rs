@@ -144,8 +144,8 @@ fn run(
     )?)
 }
 
-/// `-c CMD`: the command, forked but held before `exec` until the probes
-/// are attached, so it is traced from its first instruction.
+/// `-c CMD`: the command, started but held before its `exec` until the
+/// probes are attached, so it is traced from its first instruction.
 struct HeldCommand {
     child: Option<Child>,
     gate: Option<OwnedFd>,
@@ -166,14 +166,25 @@ impl HeldCommand {
         // SAFETY: both descriptors are new and owned here.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let read_fd = read.as_raw_fd();
-        let mut cmd = Command::new(program);
-        cmd.args(words);
-        // SAFETY: the hook only calls read(2), which is async-signal-safe;
-        // it returns once the parent writes or closes the gate.
+        // A shell waits on the gate (fd 3) and then execs the command in
+        // the same process, so the pid we filter on is the command's. (A
+        // `pre_exec` hook cannot wait: `spawn` returns only after `exec`.)
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", r#"read -r _ <&3; exec 3<&- "$@""#, "wasmtap-c", program])
+            .args(words);
+        // SAFETY: the hook only calls dup2(2) or fcntl(2), both
+        // async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
-                let mut byte = 0u8;
-                libc::read(read_fd, (&raw mut byte).cast(), 1);
+                // dup2 onto itself keeps O_CLOEXEC: clear it then.
+                let ok = if read_fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0) == 0
+                } else {
+                    libc::dup2(read_fd, 3) == 3
+                };
+                if !ok {
+                    return Err(io::Error::last_os_error());
+                }
                 Ok(())
             });
         }
