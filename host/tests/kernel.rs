@@ -15,8 +15,8 @@ use wasmtap::kernel::{
     Attach, KernelOptions, KernelProbe, KernelSession, UprobeLocation, check_privileges,
 };
 use wasmtap_abi::{
-    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp, RecordHeader,
-    STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
+    COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp,
+    RecordHeader, STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
 };
 
 const SYS_OPENAT: u32 = 257;
@@ -754,11 +754,7 @@ fn execve_argv_as_a_string_array() {
 
     let mut child = spawn_gated("exec /bin/echo hello world");
     let pid = child.id();
-    let mut session = attach(&[layout.probe(
-        4,
-        Attach::SyscallEnter(vec![SYS_EXECVE]),
-        Some(pid),
-    )]);
+    let mut session = attach(&[layout.probe(4, Attach::SyscallEnter(vec![SYS_EXECVE]), Some(pid))]);
     go(&mut child);
     child.wait().expect("wait for the child");
 
@@ -776,11 +772,19 @@ fn execve_argv_as_a_string_array() {
         (count, list)
     };
     assert_eq!(r.str_at(path_at), Ok("/bin/echo".into()));
-    assert_eq!(strings(argv_at), (3, vec!["/bin/echo".into(), "hello".into(), "world".into()]));
-    assert_eq!(strings(short_at), (2, vec!["/bin/echo".into(), "hello".into()]));
+    assert_eq!(
+        strings(argv_at),
+        (3, vec!["/bin/echo".into(), "hello".into(), "world".into()])
+    );
+    assert_eq!(
+        strings(short_at),
+        (2, vec!["/bin/echo".into(), "hello".into()])
+    );
     let short_end = short_at + STR_STATUS_LEN + 16;
     assert!(
-        r[short_end..short_at + STR_STATUS_LEN + 20].iter().all(|&b| b == 0),
+        r[short_end..short_at + STR_STATUS_LEN + 20]
+            .iter()
+            .all(|&b| b == 0),
         "a string that does not fit leaves nothing behind"
     );
     assert_eq!(strings(one_at), (1, vec!["/bin/echo".into()]));
@@ -798,16 +802,13 @@ fn cmdline_parent_and_credentials() {
 
     let mut child = spawn_gated(&format!("exec cat {path}"));
     let pid = child.id();
-    let mut session = attach(&[layout.probe(
-        6,
-        Attach::SyscallEnter(vec![SYS_OPENAT]),
-        Some(pid),
-    )]);
+    let mut session = attach(&[layout.probe(6, Attach::SyscallEnter(vec![SYS_OPENAT]), Some(pid))]);
     go(&mut child);
     child.wait().expect("wait for the child");
 
     let got = records(&mut session, |seen| {
-        seen.iter().any(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
+        seen.iter()
+            .any(|r| r.str_at(path_at).as_deref() == Ok(path.as_str()))
     });
     let hit = got
         .iter()
@@ -818,7 +819,10 @@ fn cmdline_parent_and_credentials() {
     assert_eq!(hit.u64_at(parent_at), u64::from(std::process::id()));
     // SAFETY: geteuid and getegid have no preconditions.
     let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    assert_eq!(hit.u64_at(creds_at), (u64::from(egid) << 32) | u64::from(euid));
+    assert_eq!(
+        hit.u64_at(creds_at),
+        (u64::from(egid) << 32) | u64::from(euid)
+    );
 }
 
 /// Drops `session` and checks that none of its programs stays loaded (an
@@ -842,7 +846,11 @@ fn drop_and_check_unloaded(session: KernelSession) {
     while !loaded().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(loaded().is_empty(), "programs {:?} outlived the session", loaded());
+    assert!(
+        loaded().is_empty(),
+        "programs {:?} outlived the session",
+        loaded()
+    );
 }
 
 /// Compiles C `source` with gcc into a fresh temporary directory and returns
@@ -884,7 +892,12 @@ fn mappings(pid: u32, want: impl Fn(&str) -> bool) -> Vec<std::ops::Range<u64>> 
         .lines()
         .filter(|l| want(l))
         .map(|l| {
-            let (start, end) = l.split_whitespace().next().unwrap().split_once('-').unwrap();
+            let (start, end) = l
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .split_once('-')
+                .unwrap();
             u64::from_str_radix(start, 16).unwrap()..u64::from_str_radix(end, 16).unwrap()
         })
         .collect()
@@ -931,7 +944,9 @@ fn uprobe_arguments_return_value_and_user_stack() {
         entry.probe(10, uprobe(false), None),
         exit.probe(11, uprobe(true), None),
     ]);
-    let code = mappings(pid, |l| l.contains(" r-xp ") && l.ends_with(exe.to_str().unwrap()));
+    let code = mappings(pid, |l| {
+        l.contains(" r-xp ") && l.ends_with(exe.to_str().unwrap())
+    });
     let stack = mappings(pid, |l| l.ends_with("[stack]"));
     assert!(!code.is_empty() && !stack.is_empty());
     child.stdin.take().unwrap().write_all(b"x").unwrap();
@@ -940,24 +955,42 @@ fn uprobe_arguments_return_value_and_user_stack() {
     let got = records(&mut session, |seen| seen.len() >= 2);
     assert_eq!(got.len(), 2, "one entry, one return");
     let (e, x) = (&got[0][..], &got[1][..]);
-    assert_eq!((e.u32_at(0), x.u32_at(0)), (10, 11), "probe ids from the cookies");
+    assert_eq!(
+        (e.u32_at(0), x.u32_at(0)),
+        (10, 11),
+        "probe ids from the cookies"
+    );
     assert_eq!((e.u64_at(a_at) as i32, e.u64_at(b_at) as i32), (40, 2));
     assert_eq!(x.u64_at(ret_at) as i32, 42);
     assert_eq!(x.u64_at(ax_at) as i32, 42);
 
-    let (ip, sp, bp) = (e.u64_at(regs_at), e.u64_at(regs_at + 8), e.u64_at(regs_at + 16));
+    let (ip, sp, bp) = (
+        e.u64_at(regs_at),
+        e.u64_at(regs_at + 8),
+        e.u64_at(regs_at + 16),
+    );
     let copied = e.u32_at(regs_at + 24) as i32;
     let inside = |ranges: &[std::ops::Range<u64>], at: u64| ranges.iter().any(|r| r.contains(&at));
     assert!(inside(&code, ip), "ip {ip:#x} is in add's code {code:x?}");
-    assert!(inside(&stack, sp) && inside(&stack, bp), "sp {sp:#x} bp {bp:#x} in {stack:x?}");
+    assert!(
+        inside(&stack, sp) && inside(&stack, bp),
+        "sp {sp:#x} bp {bp:#x} in {stack:x?}"
+    );
     assert_eq!(copied, 64, "bytes copied from sp");
     // At the first instruction of add, the stack top is the return address
     // into main.
     let return_address = e.u64_at(regs_at + 32);
-    assert!(inside(&code, return_address), "{return_address:#x} returns into main");
+    assert!(
+        inside(&code, return_address),
+        "{return_address:#x} returns into main"
+    );
     let (status, frames) = e.stack_at(stack_at);
     assert!(status > 0, "user stack status {status}");
-    assert!(inside(&code, frames[0]), "innermost frame {:#x} is in add", frames[0]);
+    assert!(
+        inside(&code, frames[0]),
+        "innermost frame {:#x} is in add",
+        frames[0]
+    );
     drop_and_check_unloaded(session);
 }
 
@@ -1003,7 +1036,10 @@ fn many_uprobes_attach_quickly_and_all_fire() {
     child.wait().expect("wait for the program");
 
     let got = records(&mut session, |seen| seen.len() >= N);
-    let mut seen: Vec<(u32, u64)> = got.iter().map(|r| (r.u32_at(0), r.u64_at(arg_at))).collect();
+    let mut seen: Vec<(u32, u64)> = got
+        .iter()
+        .map(|r| (r.u32_at(0), r.u64_at(arg_at)))
+        .collect();
     seen.sort_unstable();
     let expected: Vec<(u32, u64)> = (0..N as u32).map(|i| (i, u64::from(i))).collect();
     assert_eq!(seen, expected, "each function fired once with its argument");

@@ -45,7 +45,11 @@ impl<'a> Event<'a> {
     }
 
     /// The slot of the first capture `want` accepts.
-    fn slot(&self, want: impl Fn(&Capture<'_>) -> bool, what: &str) -> (&'a [u8], Capture<'static>) {
+    fn slot(
+        &self,
+        want: impl Fn(&Capture<'_>) -> bool,
+        what: &str,
+    ) -> (&'a [u8], Capture<'static>) {
         let caps = self.spec.captures;
         match caps.iter().position(&want) {
             Some(i) => {
@@ -163,10 +167,7 @@ impl<'a> Event<'a> {
 
     /// The kernel stack, innermost frame first (capture `KernelStack`).
     pub fn kernel_stack(&self) -> StackIter<'a> {
-        let (b, _) = self.slot(
-            |c| matches!(c, Capture::KernelStack { .. }),
-            "KernelStack",
-        );
+        let (b, _) = self.slot(|c| matches!(c, Capture::KernelStack { .. }), "KernelStack");
         stack(b)
     }
 

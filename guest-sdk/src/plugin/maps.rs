@@ -264,7 +264,9 @@ impl<K: Key> StrMap<K> {
         with(|rt| {
             key.push(rt);
             // SAFETY: copied by the runtime.
-            rt.map_set_str(self.0, unsafe { Str::from_raw(value.as_ptr(), value.len()) })
+            rt.map_set_str(self.0, unsafe {
+                Str::from_raw(value.as_ptr(), value.len())
+            })
         })
     }
 

@@ -71,7 +71,8 @@ pub fn handle_batch<P: Plugin>(slot: &Slot<P>, ptr: i32, len: i32) {
     }
     // SAFETY: the host copied `len` bytes of records at `ptr` (a buffer
     // from `batch_buffer`) and they stay untouched during this call.
-    let batch = unsafe { core::slice::from_raw_parts(ptr as u32 as usize as *const u8, len as usize) };
+    let batch =
+        unsafe { core::slice::from_raw_parts(ptr as u32 as usize as *const u8, len as usize) };
     let plugin = plugin(slot);
     let mut at = 0;
     while at + HEADER_LEN <= batch.len() && !EXIT.load(Ordering::Relaxed) {

@@ -8,7 +8,10 @@ use std::{
     os::unix::process::CommandExt,
     path::PathBuf,
     process::{Child, Command, ExitCode},
-    sync::{Arc, atomic::{AtomicBool, Ordering}},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -170,8 +173,13 @@ impl HeldCommand {
         // the same process, so the pid we filter on is the command's. (A
         // `pre_exec` hook cannot wait: `spawn` returns only after `exec`.)
         let mut cmd = Command::new("/bin/sh");
-        cmd.args(["-c", r#"read -r _ <&3; exec 3<&- "$@""#, "wasmtap-c", program])
-            .args(words);
+        cmd.args([
+            "-c",
+            r#"read -r _ <&3; exec 3<&- "$@""#,
+            "wasmtap-c",
+            program,
+        ])
+        .args(words);
         // SAFETY: the hook only calls dup2(2) or fcntl(2), both
         // async-signal-safe.
         unsafe {

@@ -20,9 +20,7 @@ mod tracefs;
 use std::path::PathBuf;
 
 use wasmtap_abi::{Filter, FilterCmp, FilterField, MAX_FILTERS, Plan, plugin::ManifestReader};
-use wasmtap_compiler::{
-    Bundle, catalog::Catalog, diagnostics, passes::restrict::Restrictions,
-};
+use wasmtap_compiler::{Bundle, catalog::Catalog, diagnostics, passes::restrict::Restrictions};
 
 use crate::kernel::KernelProbe;
 
@@ -97,11 +95,7 @@ pub fn load(wasm: Vec<u8>, options: &LoadOptions<'_>) -> Result<Plugin, PluginEr
         &mut tracefs,
     );
     let (probes, kernel_probes) = resolved.map_err(|errors| PluginError::Probes {
-        rendered: diagnostics::render(
-            &errors,
-            &format!("{} (manifest)", options.name),
-            &source,
-        ),
+        rendered: diagnostics::render(&errors, &format!("{} (manifest)", options.name), &source),
         count: errors.len(),
     })?;
     Ok(Plugin {

@@ -6,8 +6,8 @@ use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 use wasmtap_abi::{
     plugin::MANIFEST_SECTION,
     wasm::{
-        HOST_MODULE, MEMORY, RT_BATCH_BUFFER, RT_FLUSH, SCRIPT_EXIT_REQUESTED,
-        SCRIPT_HANDLE_BATCH, SCRIPT_INIT, SCRIPT_RUN_PROBE,
+        HOST_MODULE, MEMORY, RT_BATCH_BUFFER, RT_FLUSH, SCRIPT_EXIT_REQUESTED, SCRIPT_HANDLE_BATCH,
+        SCRIPT_INIT, SCRIPT_RUN_PROBE,
     },
 };
 

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use wasmtap_abi::{
-    OpCode, Plan, PlanOp, MAX_ARGV,
+    MAX_ARGV, OpCode, Plan, PlanOp,
     plugin::{Capture, layout, offset_of},
 };
 use wasmtap_compiler::{
@@ -179,7 +179,10 @@ pub(super) fn resolve(
             None => {
                 errors.push(
                     Diagnostic::error(
-                        format!("probe '{}' runs in the host and captures nothing", point_text(point)),
+                        format!(
+                            "probe '{}' runs in the host and captures nothing",
+                            point_text(point)
+                        ),
                         point.span,
                         "no kernel event",
                     )
@@ -380,7 +383,11 @@ fn plan_for(captures: &[Capture<'_>], attach: &Attach, fields: &[Field]) -> Resu
                 if field.data_loc || field.size != u16::from(size) {
                     return Err(format!(
                         "field `{name}` is {}; declare it as {}",
-                        if field.data_loc { "a string" } else { "a number" },
+                        if field.data_loc {
+                            "a string"
+                        } else {
+                            "a number"
+                        },
                         if field.data_loc {
                             format!("FieldStr {{ name: \"{name}\", max: 256 }}")
                         } else {

@@ -22,7 +22,11 @@ pub(super) fn fields(tracefs: &Path, system: &str, event: &str) -> Option<Vec<Fi
     if bad(system) || bad(event) {
         return None;
     }
-    let path = tracefs.join("events").join(system).join(event).join("format");
+    let path = tracefs
+        .join("events")
+        .join(system)
+        .join(event)
+        .join("format");
     Some(parse(&std::fs::read_to_string(path).ok()?))
 }
 

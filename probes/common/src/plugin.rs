@@ -370,7 +370,10 @@ impl<'a> ManifestReader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ManifestError> {
         let end = self.at.checked_add(n).ok_or(ManifestError::Truncated)?;
-        let bytes = self.bytes.get(self.at..end).ok_or(ManifestError::Truncated)?;
+        let bytes = self
+            .bytes
+            .get(self.at..end)
+            .ok_or(ManifestError::Truncated)?;
         self.at = end;
         Ok(bytes)
     }
@@ -408,7 +411,9 @@ impl<'a> ManifestReader<'a> {
             } else {
                 ""
             };
-            capture(Capture::from_parts(tag, a, b, name).ok_or(ManifestError::UnknownCapture(tag))?);
+            capture(
+                Capture::from_parts(tag, a, b, name).ok_or(ManifestError::UnknownCapture(tag))?,
+            );
         }
         Ok(Some(point))
     }

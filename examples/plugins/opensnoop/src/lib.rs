@@ -36,7 +36,9 @@ impl Plugin for OpenSnoop {
 
     fn event(&mut self, e: &Event<'_>) {
         match e.probe() {
-            OPEN => self.pending.set(e.tid(), e.user_str(1).unwrap_or("<unreadable>")),
+            OPEN => self
+                .pending
+                .set(e.tid(), e.user_str(1).unwrap_or("<unreadable>")),
             OPEN_RETURN => {
                 if let Some(path) = self.pending.remove(e.tid()) {
                     outln!("{:>7} {:<16} {:>4} {}", e.pid(), e.comm(), e.retval(), path);
