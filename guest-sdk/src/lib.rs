@@ -9,6 +9,9 @@
 //! [`wasmtap_abi::wasm::RUNTIME_FUNCS`]; [`exports`] defines them with exactly
 //! those names and signatures.
 //!
+//! The same crate is the SDK for plugins, tools written in Rust instead of
+//! a script: see [`plugin`] and `docs/plugins.md`.
+//!
 //! The logic lives in [`Runtime`], which works on [`Str`] handles rather than
 //! packed `i64` values, so native builds (with `std`) can unit-test it with
 //! `cargo test -p wasmtap-guest`; only the thin packing layer in [`exports`]

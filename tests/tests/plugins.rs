@@ -198,6 +198,54 @@ fn profile_prints_folded_stacks() {
 }
 
 #[test]
+fn exectrace_reads_tracepoint_fields_by_name() {
+    let plugin = example("exectrace");
+    let out = wasmtap_run(&[plugin.to_str().unwrap(), "-c", "/bin/true"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let line = stdout
+        .lines()
+        .find(|l| l.ends_with("filename=/bin/true"))
+        .unwrap_or_else(|| panic!("no exec of /bin/true:\n{stdout}"));
+    let value = |key: &str| {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    };
+    let pid: u32 = value("pid=").parse().unwrap();
+    assert!(pid > 1, "{line}");
+    assert_eq!(value("old_pid="), pid.to_string(), "{line}");
+    assert_eq!(value("comm="), "true", "{line}");
+}
+
+#[test]
+fn a_capture_that_does_not_match_the_event_is_refused() {
+    let built = example("exectrace");
+    // Declare the 4-byte `pid` field as 8 bytes, inside the manifest.
+    let mut wasm = std::fs::read(built).unwrap();
+    let find = |needle: &[u8], from: usize| {
+        wasm[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    };
+    let section = find(b"wasmtap.manifest", 0).expect("manifest section");
+    let at = find(b"\x0f\x04\x00\x00\x03pid", section).expect("the pid field");
+    wasm[at + 1] = 8;
+    let broken = built.with_file_name("exectrace-bad-size.wasm");
+    std::fs::write(&broken, &wasm).unwrap();
+
+    let out = wasmtap_run(&[broken.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("field `pid` is a number; declare it as Field { name: \"pid\", size: 4 }")
+            && stderr.contains("nothing was attached"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_import_the_host_lacks_is_refused_before_attaching() {
     let plugin = build("misbehave", "bad-import", "misbehave-bad-import");
     let out = wasmtap_run(&[plugin.to_str().unwrap()]);

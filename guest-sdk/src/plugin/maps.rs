@@ -91,9 +91,10 @@ pub enum KeyPart {
 
 impl core::fmt::Display for KeyPart {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Honors width and alignment (`{:<16}`) like the values themselves.
         match self {
-            Self::Int(v) => write!(f, "{v}"),
-            Self::Str(s) => f.write_str(s),
+            Self::Int(v) => core::fmt::Display::fmt(v, f),
+            Self::Str(s) => f.pad(s),
         }
     }
 }

@@ -42,7 +42,8 @@ pub(super) fn inspect<'a>(
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(not_wasm)? {
             Payload::CustomSection(section) if section.name() == MANIFEST_SECTION => {
-                if manifest.replace(section.data()).is_some() {
+                let twice = manifest.replace(section.data()).is_some();
+                if twice {
                     return Err(PluginError::Manifest(
                         "the module has two manifest sections".into(),
                     ));
