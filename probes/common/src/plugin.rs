@@ -21,7 +21,7 @@
 //! a name length `u8` and the name's bytes (see [`Capture`] for `a`/`b`).
 //! Everything here is `const fn` so a plugin's manifest is a constant.
 
-use crate::{COMM_LEN, HEADER_LEN, MAX_ARGV, MAX_OPS, MAX_RECORD, MAX_STACK_FRAMES};
+use crate::{COMM_LEN, HEADER_LEN, MAX_OPS, MAX_RECORD, MAX_STACK_FRAMES};
 
 /// Name of the custom section holding the manifest.
 pub const MANIFEST_SECTION: &str = "wasmtap.manifest";
@@ -189,9 +189,6 @@ impl<'a> Capture<'a> {
         }
     }
 }
-
-/// Strings an [`Capture::Argv`] reads at most (the kernel's cap).
-pub const MAX_PLUGIN_ARGV: usize = MAX_ARGV;
 
 /// One probe of a plugin: where it fires and what it captures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
