@@ -272,7 +272,11 @@ fn compile(
             tenant,
             request.target_pid,
         )
-        .map_err(|e| format!("ERROR: {e}"))?;
+        .map_err(|e| match e.downcast_ref::<crate::plugin::PluginError>() {
+            // Rendered diagnostics carry their own `Error:` lines.
+            Some(crate::plugin::PluginError::Probes { .. }) => e.to_string(),
+            _ => format!("ERROR: {e}"),
+        })?;
         return Ok((plugin.bundle, Some(plugin.kernel_probes)));
     }
     let catalog = LiveCatalog::new().map_err(|e| format!("ERROR: {e}"))?;

@@ -83,7 +83,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let sandbox_config = SandboxConfig::default();
     let host_functions = Sandbox::new(sandbox_config)?.host_functions();
     let catalog = LiveCatalog::new()?;
-    let mut plugin = super::load(
+    let loaded = super::load(
         wasm,
         &LoadOptions {
             name: &name,
@@ -91,7 +91,16 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             restrictions: None,
             catalog: &catalog,
         },
-    )?;
+    );
+    let mut plugin = match loaded {
+        Ok(plugin) => plugin,
+        // Rendered diagnostics carry their own `Error:` lines.
+        Err(error @ super::PluginError::Probes { .. }) => {
+            eprintln!("{error}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(error) => return Err(error.into()),
+    };
     let mut held = match &args.command {
         Some(command) => Some(HeldCommand::spawn(command)?),
         None => None,

@@ -440,3 +440,89 @@ fn field<'f>(fields: &'f [Field], name: &str) -> Result<&'f Field, String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wasmtap_compiler::catalog::StaticCatalog;
+
+    use super::*;
+
+    fn run(probes: &[ManifestProbe<'_>]) -> Result<Resolved, String> {
+        let source = source_of(probes);
+        let catalog = StaticCatalog::x86_64((6, 18, 0));
+        let mut no_tracefs = || Err("no tracefs in unit tests".to_string());
+        resolve(probes, &source, &catalog, None, &mut no_tracefs).map_err(|errors| {
+            wasmtap_compiler::diagnostics::render(&errors, "test (manifest)", &source)
+        })
+    }
+
+    #[test]
+    fn a_wildcard_is_one_kernel_probe_over_many_syscalls() {
+        let probes = [
+            ManifestProbe {
+                point: "begin",
+                captures: vec![],
+            },
+            ManifestProbe {
+                point: "syscall.open*",
+                captures: vec![Capture::Pid, Capture::UserStr { arg: 1, max: 64 }],
+            },
+        ];
+        let (bundle, kernel) = run(&probes).unwrap();
+        assert_eq!(bundle.len(), 2);
+        assert!(bundle[0].plan.is_none());
+        assert_eq!(kernel.len(), 1);
+        assert_eq!(kernel[0].id, 1);
+        let Attach::SyscallEnter(nrs) = &kernel[0].attach else {
+            panic!("{:?}", kernel[0].attach);
+        };
+        assert!(nrs.contains(&2) && nrs.contains(&257), "{nrs:?}");
+        let plan = kernel[0].plan;
+        assert_eq!(plan.n_ops, 2);
+        assert_eq!(plan.ops[1].dst as usize, offset_of(&probes[1].captures, 1));
+        assert_eq!(plan.record_len as usize, 16 + 4 + 64 + 4);
+    }
+
+    #[test]
+    fn captures_a_probe_cannot_take_are_refused() {
+        let probes = [ManifestProbe {
+            point: "syscall.openat",
+            captures: vec![Capture::RetVal],
+        }];
+        let error = run(&probes).unwrap_err();
+        assert!(
+            error.contains("RetVal is available on syscall .return probes only"),
+            "{error}"
+        );
+        let probes = [ManifestProbe {
+            point: "timer.s(1)",
+            captures: vec![Capture::Pid],
+        }];
+        let error = run(&probes).unwrap_err();
+        assert!(
+            error.contains("runs in the host and captures nothing"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn perf_points_are_resolved_by_the_host() {
+        let probes = [ManifestProbe {
+            point: "perf.sw.cpu_clock.sample(1000000)",
+            captures: vec![Capture::KernelStack { frames: 16 }],
+        }];
+        let (_, kernel) = run(&probes).unwrap();
+        assert_eq!(
+            kernel[0].attach,
+            Attach::PerfSample {
+                event: PerfCounter::CpuClock,
+                period: 1_000_000
+            }
+        );
+        let bad = [ManifestProbe {
+            point: "perf.sw.page_faults.sample(10)",
+            captures: vec![],
+        }];
+        assert!(run(&bad).unwrap_err().contains("unknown perf event"));
+    }
+}
