@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{unique_path, wait_output};
+use common::{Tracer, unique_path, wait_output};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -391,4 +391,52 @@ fn the_daemon_refuses_a_plugin_probe_its_policy_denies() {
         "{stderr}"
     );
     assert!(!text(&out.stdout).contains("PID"), "begin must not run");
+}
+
+#[test]
+fn the_daemon_runs_a_plugin_on_the_target_process() {
+    let plugin = example("opensnoop");
+    let daemon = Daemon::start("[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\n");
+    let (mine, other) = (
+        unique_path("plugin-daemon-mine"),
+        unique_path("plugin-daemon-other"),
+    );
+    // The target waits for a line on stdin, then opens its file (exec:
+    // the same pid).
+    let mut target = Command::new("sh")
+        .args(["-c", &format!("read _; exec cat {mine}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut client = Command::new(common::bin());
+    client
+        .arg("--connect")
+        .arg(&daemon.socket)
+        .arg("run")
+        .arg(plugin)
+        .args(["-v", "-x", &target.id().to_string()]);
+    let tracer = Tracer::start_command(client);
+    let _ = Command::new("cat")
+        .arg(&other)
+        .stderr(Stdio::null())
+        .status();
+    {
+        use std::io::Write as _;
+        writeln!(target.stdin.take().unwrap()).unwrap();
+    }
+    target.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (stdout, stderr, status) = tracer.stop(libc::SIGINT);
+    assert!(status.success(), "{status}: {stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.ends_with(&mine))
+        .unwrap_or_else(|| panic!("the target's open is missing:\n{stdout}\n{stderr}"));
+    assert!(row.contains(" -2 "), "ENOENT: {row}");
+    assert!(
+        !stdout.contains(&other),
+        "-x scopes to the target:\n{stdout}"
+    );
 }
