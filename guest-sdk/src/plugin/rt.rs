@@ -22,7 +22,10 @@ impl<T> Slot<T> {
         Self(UnsafeCell::new(None))
     }
 
-    #[allow(clippy::mut_from_ref)]
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "one call at a time on a single thread; see the Sync impl"
+    )]
     fn get(&self) -> &mut Option<T> {
         // SAFETY: see the `Sync` impl: one call at a time, and handlers get
         // the value only for the duration of that call.
