@@ -48,7 +48,7 @@ mod state {
     }
 }
 
-use state::with;
+pub(crate) use state::with;
 
 #[inline(always)]
 fn s(v: i64) -> Str {

@@ -9,6 +9,9 @@
 //! [`wasmtap_abi::wasm::RUNTIME_FUNCS`]; [`exports`] defines them with exactly
 //! those names and signatures.
 //!
+//! The same crate is the SDK for plugins, tools written in Rust instead of
+//! a script: see [`plugin`] and `docs/plugins.md`.
+//!
 //! The logic lives in [`Runtime`], which works on [`Str`] handles rather than
 //! packed `i64` values, so native builds (with `std`) can unit-test it with
 //! `cargo test -p wasmtap-guest`; only the thin packing layer in [`exports`]
@@ -25,6 +28,7 @@ pub mod fmt;
 pub mod host;
 pub mod map;
 pub mod regex;
+pub mod plugin;
 pub mod rt;
 pub mod stack;
 pub mod stat;
@@ -32,6 +36,10 @@ pub mod strings;
 pub mod syscalls;
 
 pub use rt::{Runtime, Str};
+
+/// The ABI crate, for the macros of [`plugin`].
+#[doc(hidden)]
+pub use wasmtap_abi as __abi;
 
 /// The allocator of the Wasm build: dlmalloc, the allocator Rust's own
 /// `std` uses on wasm32, well tested and fast for the many small, long-lived

@@ -492,6 +492,7 @@ fn connect(args: &Args, socket: &std::path::Path) -> anyhow::Result<ExitCode> {
             target_pid: args.target_pid,
             verbose: args.verbose,
             string_capture: Some(args.string_capture),
+            plugin: None,
         },
         display,
     )?;

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod elf;
 pub mod kernel;
 pub mod output;
+pub mod plugin;
 pub mod policy;
 pub mod sandbox;
 pub mod session;

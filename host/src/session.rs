@@ -176,6 +176,57 @@ pub fn run(
     output: Box<dyn Write + Send>,
     options: &SessionOptions,
 ) -> Result<Outcome, SessionError> {
+    run_program(
+        bundle,
+        &kernel_probes(bundle, options),
+        Linking::Script,
+        output,
+        options,
+        &mut || {},
+    )
+}
+
+/// Runs a plugin (see [`crate::plugin`]) like a script: `bundle` lists its
+/// probes by manifest index and holds its module, `kernel_probes` are its
+/// captures as the host resolved them. `attached` runs once every probe
+/// is attached (to release a `-c` command).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_plugin(
+    bundle: &Bundle,
+    kernel_probes: &[KernelProbe],
+    output: Box<dyn Write + Send>,
+    options: &SessionOptions,
+    attached: &mut dyn FnMut(),
+) -> Result<Outcome, SessionError> {
+    run_program(
+        bundle,
+        kernel_probes,
+        Linking::Plugin,
+        output,
+        options,
+        attached,
+    )
+}
+
+/// How a run's module is instantiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Linking {
+    /// A compiled script, linked against the guest runtime.
+    Script,
+    /// A plugin: one module that carries its own runtime.
+    Plugin,
+}
+
+fn run_program(
+    bundle: &Bundle,
+    kernel_probes: &[KernelProbe],
+    linking: Linking,
+    output: Box<dyn Write + Send>,
+    options: &SessionOptions,
+    attached: &mut dyn FnMut(),
+) -> Result<Outcome, SessionError> {
     signals::install();
     let phase = Phase::new(options);
     let sandbox = Sandbox::new(SandboxConfig {
@@ -191,16 +242,18 @@ pub fn run(
         return Ok(Outcome { exit_code: 0 });
     }
 
-    let kernel_probes = kernel_probes(bundle, options);
     let mut kernel = if kernel_probes.is_empty() {
         None
     } else {
         kernel::check_privileges()?;
         let mut session = KernelSession::load(&options.kernel)?;
-        session.install(&kernel_probes)?;
+        session.install(kernel_probes)?;
         Some(session)
     };
-    let mut instance = sandbox.instantiate(&module, bundle.static_data_size, output)?;
+    let mut instance = match linking {
+        Linking::Script => sandbox.instantiate(&module, bundle.static_data_size, output)?,
+        Linking::Plugin => sandbox.instantiate_plugin(&module, output)?,
+    };
     phase.done(5, "loaded the probes and the sandbox");
 
     let mut run = Run {
@@ -221,6 +274,7 @@ pub fn run(
         if let Some(kernel) = kernel.as_mut() {
             kernel.attach()?;
         }
+        attached();
         phase.done(5, "attached; running");
         if let Some(target) = &options.target {
             target.release();

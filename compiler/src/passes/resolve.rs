@@ -82,6 +82,9 @@ pub enum ProbeKind {
         tracepoint: Tracepoint,
         alias: Option<TapsetAlias>,
     },
+    /// A kernel probe the host resolved and attaches by itself (a plugin's
+    /// tracepoints and perf sampling); the compiler never produces it.
+    External,
 }
 
 /// The perf counters a sampling probe can count.
@@ -109,6 +112,7 @@ impl ProbeKind {
                 | Self::PerfSample { .. }
                 | Self::UserFunction { .. }
                 | Self::UserMark { .. }
+                | Self::External
         )
     }
 }

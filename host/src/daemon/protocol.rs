@@ -36,6 +36,10 @@ pub struct RunRequest {
     /// `--string-capture`.
     #[serde(default)]
     pub string_capture: Option<u16>,
+    /// `wasmtap --connect SOCK run PLUGIN.wasm`: the plugin module, run
+    /// instead of `source` (checked against the tenant's policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<Vec<u8>>,
 }
 
 /// What the daemon sends.

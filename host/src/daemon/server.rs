@@ -170,8 +170,8 @@ fn run_tenant(
 ) -> anyhow::Result<()> {
     let counters = Arc::new(RunCounters::default());
     let errors = DiagnosticSink::to(Box::new(Framed::err(writer)));
-    let bundle = match compile(&request, tenant) {
-        Ok(bundle) => bundle,
+    let (bundle, plugin_probes) = match compile(&request, tenant) {
+        Ok(compiled) => compiled,
         Err(message) => {
             errors.line(message.trim_end());
             send(
@@ -223,7 +223,13 @@ fn run_tenant(
         ..SessionOptions::default()
     };
     let output = Framed::out(writer, tenant.limits.output_bytes_per_s);
-    let code = match session::run(&bundle, Box::new(output), &options) {
+    let result = match &plugin_probes {
+        Some(probes) => {
+            session::run_plugin(&bundle, probes, Box::new(output), &options, &mut || {})
+        }
+        None => session::run(&bundle, Box::new(output), &options),
+    };
+    let code = match result {
         Ok(outcome) => outcome.exit_code,
         Err(error) => {
             errors.line(&format!("ERROR: {error}"));
@@ -250,11 +256,30 @@ fn run_tenant(
     Ok(())
 }
 
-/// Compiles a tenant's script under its policy, or renders why not.
+/// The kernel probes of a plugin, which the host resolved itself; `None`
+/// for a script.
+type PluginProbes = Option<Vec<crate::kernel::KernelProbe>>;
+
+/// Compiles a tenant's script (or checks its plugin) under its policy, or
+/// renders why not.
 fn compile(
     request: &RunRequest,
     tenant: &TenantPolicy,
-) -> Result<wasmtap_compiler::Bundle, String> {
+) -> Result<(wasmtap_compiler::Bundle, PluginProbes), String> {
+    if let Some(wasm) = &request.plugin {
+        let plugin = crate::plugin::load_for_tenant(
+            wasm.clone(),
+            &request.file_name,
+            tenant,
+            request.target_pid,
+        )
+        .map_err(|e| match e.downcast_ref::<crate::plugin::PluginError>() {
+            // Rendered diagnostics carry their own `Error:` lines.
+            Some(crate::plugin::PluginError::Probes { .. }) => e.to_string(),
+            _ => format!("ERROR: {e}"),
+        })?;
+        return Ok((plugin.bundle, Some(plugin.kernel_probes)));
+    }
     let catalog = LiveCatalog::new().map_err(|e| format!("ERROR: {e}"))?;
     let options = CompileOptions {
         args: request.args.clone(),
@@ -273,7 +298,7 @@ fn compile(
     tenant
         .scope_plans(&mut bundle)
         .map_err(|e| format!("ERROR: {e}"))?;
-    Ok(bundle)
+    Ok((bundle, None))
 }
 
 fn send(writer: &Mutex<UnixStream>, message: &ServerMessage) {

@@ -283,6 +283,62 @@ impl Sandbox {
         })
     }
 
+    /// Instantiates a plugin: one module that carries the guest runtime
+    /// itself and imports nothing but `host` functions (see
+    /// [`crate::plugin`]). Output goes to `out`.
+    ///
+    /// # Errors
+    /// Linking fails (an import the host does not provide, a missing
+    /// export), or the instance needs more memory than allowed.
+    pub fn instantiate_plugin(
+        &self,
+        plugin: &Module,
+        out: Box<dyn Write + Send>,
+    ) -> Result<ScriptInstance, SandboxError> {
+        let limit = self.config.memory_limit;
+        let mut store = Store::new(&self.engine, HostState::new(out, limit));
+        store.limiter(|s| &mut s.limiter);
+        let deadline_ticks = self.deadline_ticks();
+        store.set_epoch_deadline(deadline_ticks);
+        let instance = self.linker.instantiate(&mut store, plugin).map_err(|e| {
+            if store.data().limiter.hit {
+                SandboxError::MemoryLimit(limit)
+            } else {
+                SandboxError::Instantiate(format!("{e:#}"))
+            }
+        })?;
+        let memory = instance
+            .get_memory(&mut store, MEMORY)
+            .ok_or_else(|| SandboxError::Instantiate("the plugin exports no memory".into()))?;
+        store.data_mut().memory = Some(memory);
+        Ok(ScriptInstance {
+            init: typed(&instance, &mut store, SCRIPT_INIT)?,
+            run_probe: typed(&instance, &mut store, SCRIPT_RUN_PROBE)?,
+            handle_batch: typed(&instance, &mut store, SCRIPT_HANDLE_BATCH)?,
+            exit_requested: typed(&instance, &mut store, SCRIPT_EXIT_REQUESTED)?,
+            rt_flush: typed(&instance, &mut store, RT_FLUSH)?,
+            rt_batch_buffer: typed(&instance, &mut store, RT_BATCH_BUFFER)?,
+            rt_scratch_reset: typed(&instance, &mut store, RT_SCRATCH_RESET)?,
+            store,
+            memory,
+            script: plugin.clone(),
+            static_base: 0,
+            deadline_ticks,
+            poisoned: false,
+        })
+    }
+
+    /// The names of the functions the sandbox provides in module `host`,
+    /// for checking a plugin's imports before anything is attached.
+    pub fn host_functions(&self) -> Vec<String> {
+        let mut store = Store::new(&self.engine, HostState::new(Box::new(std::io::sink()), 0));
+        self.linker
+            .iter(&mut store)
+            .filter(|(module, _, _)| *module == HOST_MODULE)
+            .map(|(_, name, _)| name.to_string())
+            .collect()
+    }
+
     fn deadline_ticks(&self) -> u64 {
         let tick = self.config.epoch_tick.as_nanos().max(1);
         let ticks = self.config.deadline.as_nanos().div_ceil(tick);

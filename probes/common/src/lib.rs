@@ -13,6 +13,7 @@
 #![no_std]
 
 pub mod sysarg;
+pub mod plugin;
 pub mod wasm;
 
 /// Bumped whenever a layout or an opcode below changes meaning.

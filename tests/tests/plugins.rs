@@ -1,0 +1,442 @@
+//! Plugins as their authors and operators use them: the example plugins in
+//! `examples/plugins` built for wasm32 here, run with `wasmtap run` against
+//! commands the test starts (`-c`), refused when they import what the host
+//! does not provide or probe what the policy denies, and stopped when they
+//! trap or loop.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use common::{Tracer, unique_path, wait_output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds `package` of the example workspace for wasm32 (with `features`)
+/// and returns a copy of its module named after `name`. The build shares
+/// one target directory under the workspace's, so only the first build
+/// compiles the guest SDK; builds run one at a time.
+fn build(package: &str, features: &str, name: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("plugins");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+        .arg("--manifest-path")
+        .arg(root().join("examples/plugins/Cargo.toml"))
+        .args(["-p", package])
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if !features.is_empty() {
+        command.args(["--features", features]);
+    }
+    let status = command.status().expect("run cargo");
+    assert!(status.success(), "building plugin {package}: {status}");
+    let built = target.join(format!("wasm32-unknown-unknown/release/{package}.wasm"));
+    let copy = target.join(format!("{name}.wasm"));
+    std::fs::copy(&built, &copy).expect("copy the plugin");
+    copy
+}
+
+fn example(package: &str) -> &'static Path {
+    static BUILT: OnceLock<Mutex<Vec<(String, &'static Path)>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Mutex::default);
+    if let Some((_, path)) = built.lock().unwrap().iter().find(|(p, _)| p == package) {
+        return path;
+    }
+    let path: &'static Path = Box::leak(build(package, "", package).into_boxed_path());
+    built.lock().unwrap().push((package.to_string(), path));
+    path
+}
+
+/// `wasmtap run ARGS...`, waited for at most a minute.
+fn wasmtap_run(args: &[&str]) -> Output {
+    let child = Command::new(common::bin())
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wasmtap");
+    wait_output(child, Duration::from_secs(60))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn opensnoop_pairs_paths_with_results() {
+    let plugin = example("opensnoop");
+    let present = unique_path("plugin-open");
+    std::fs::write(&present, "x").unwrap();
+    let missing = unique_path("plugin-missing");
+    let cmd = format!("cat {present} {missing}");
+    let out = wasmtap_run(&[plugin.to_str().unwrap(), "-c", &cmd]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].contains("PID") && lines[0].contains("PATH"),
+        "{stdout}"
+    );
+    let row = |path: &str| {
+        lines
+            .iter()
+            .find(|l| l.ends_with(&format!(" {path}")))
+            .unwrap_or_else(|| panic!("no line for {path}:\n{stdout}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    let (opened, failed) = (row(&present), row(&missing));
+    assert_eq!(opened[1], "cat", "{stdout}");
+    assert!(opened[2].parse::<i64>().unwrap() >= 0, "{stdout}");
+    assert_eq!(failed[2], "-2", "ENOENT expected:\n{stdout}");
+    assert_eq!(opened[0], failed[0], "one process:\n{stdout}");
+    // -c traces only the command: nothing from other processes.
+    assert!(lines[1..].iter().all(|l| l.contains(" cat ")), "{stdout}");
+    let _ = std::fs::remove_file(&present);
+}
+
+#[test]
+fn execsnoop_prints_argv() {
+    let plugin = example("execsnoop");
+    let mark = unique_path("plugin-exec-arg");
+    let out = wasmtap_run(&[
+        plugin.to_str().unwrap(),
+        "-c",
+        &format!("/bin/echo first {mark} third"),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    // echo's own output shares stdout (as with stap -c): find the row.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("/bin/echo first"))
+        .unwrap_or_else(|| panic!("no exec line:\n{stdout}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[2], "0", "execve succeeded:\n{stdout}");
+    assert_eq!(
+        fields[3..],
+        ["/bin/echo", "first", mark.as_str(), "third"],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn syslatency_prints_a_log_histogram() {
+    let plugin = example("syslatency");
+    let out = wasmtap_run(&[
+        plugin.to_str().unwrap(),
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=1 count=500",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("dd: "))
+        .unwrap_or_else(|| panic!("no dd line:\n{stdout}"));
+    let reads: i64 = summary.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // 500 one-byte reads plus dd's own startup reads.
+    assert!((500..600).contains(&reads), "{summary}");
+    assert!(
+        stdout.contains("value |-------------------------------------------------- count"),
+        "{stdout}"
+    );
+    let counted: i64 = stdout
+        .lines()
+        .filter_map(|l| {
+            let (value, rest) = l.split_once('|')?;
+            value.trim().parse::<i64>().ok()?;
+            rest.split_whitespace().last()?.parse::<i64>().ok()
+        })
+        .sum();
+    assert_eq!(counted, reads, "the histogram counts every read:\n{stdout}");
+}
+
+#[test]
+fn profile_prints_folded_stacks() {
+    let plugin = example("profile");
+    let out = wasmtap_run(&[
+        plugin.to_str().unwrap(),
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=1 count=1000000",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let stacks: Vec<(&str, u64)> = stdout
+        .lines()
+        .map(|l| {
+            let (stack, count) = l.rsplit_once(' ').expect("`stack count`");
+            (stack, count.parse().expect("a count"))
+        })
+        .collect();
+    assert!(!stacks.is_empty(), "no samples:\n{stdout}");
+    for (stack, _) in &stacks {
+        let mut frames = stack.split(';');
+        assert_eq!(frames.next(), Some("dd"), "only the -c command: {stack}");
+        assert!(frames.all(|f| f.starts_with("0x")), "{stack}");
+    }
+    assert!(
+        stacks.windows(2).all(|w| w[0].1 >= w[1].1),
+        "most frequent first:\n{stdout}"
+    );
+}
+
+#[test]
+fn exectrace_reads_tracepoint_fields_by_name() {
+    let plugin = example("exectrace");
+    let out = wasmtap_run(&[plugin.to_str().unwrap(), "-c", "/bin/true"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let line = stdout
+        .lines()
+        .find(|l| l.ends_with("filename=/bin/true"))
+        .unwrap_or_else(|| panic!("no exec of /bin/true:\n{stdout}"));
+    let value = |key: &str| {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    };
+    let pid: u32 = value("pid=").parse().unwrap();
+    assert!(pid > 1, "{line}");
+    assert_eq!(value("old_pid="), pid.to_string(), "{line}");
+    assert_eq!(value("comm="), "true", "{line}");
+}
+
+#[test]
+fn a_capture_that_does_not_match_the_event_is_refused() {
+    let built = example("exectrace");
+    // Declare the 4-byte `pid` field as 8 bytes, inside the manifest.
+    let mut wasm = std::fs::read(built).unwrap();
+    let find = |needle: &[u8], from: usize| {
+        wasm[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    };
+    let section = find(b"wasmtap.manifest", 0).expect("manifest section");
+    let at = find(b"\x0f\x04\x00\x00\x03pid", section).expect("the pid field");
+    wasm[at + 1] = 8;
+    let broken = built.with_file_name("exectrace-bad-size.wasm");
+    std::fs::write(&broken, &wasm).unwrap();
+
+    let out = wasmtap_run(&[broken.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("field `pid` is a number; declare it as Field { name: \"pid\", size: 4 }")
+            && stderr.contains("nothing was attached"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_import_the_host_lacks_is_refused_before_attaching() {
+    let plugin = build("misbehave", "bad-import", "misbehave-bad-import");
+    let out = wasmtap_run(&[plugin.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("imports `host.no_such_function`, which the host does not provide")
+            && stderr.contains("nothing was attached"),
+        "{stderr}"
+    );
+    assert!(
+        !text(&out.stdout).contains("begin ran"),
+        "begin must not run"
+    );
+}
+
+#[test]
+fn a_plugin_that_traps_is_stopped() {
+    let plugin = build("misbehave", "trap", "misbehave-trap");
+    let out = wasmtap_run(&[plugin.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(text(&out.stdout).contains("begin ran"));
+    assert!(
+        stderr.contains("ERROR: handler trapped")
+            && stderr.contains("unreachable")
+            && stderr.contains("in probe 'timer.ms(20)'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_plugin_that_loops_is_stopped() {
+    let plugin = build("misbehave", "spin", "misbehave-spin");
+    let started = Instant::now();
+    let out = wasmtap_run(&[plugin.to_str().unwrap(), "--handler-budget-ms", "50"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("exceeded its time budget of 50 ms")
+            && stderr.contains("in probe 'timer.ms(20)'"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn an_unknown_probe_point_is_refused_with_the_manifest_line() {
+    let built = build("misbehave", "", "misbehave-plain");
+    // Rename the timer unit inside the manifest section only (same length,
+    // so the module stays valid): `timer.zz(20)` names nothing.
+    let mut wasm = std::fs::read(&built).unwrap();
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    };
+    let section = find(&wasm, b"wasmtap.manifest", 0).expect("manifest section");
+    let at = find(&wasm, b"timer.ms(20)", section).expect("timer in the manifest");
+    wasm[at..at + 12].copy_from_slice(b"timer.zz(20)");
+    let broken = built.with_file_name("misbehave-unknown-probe.wasm");
+    std::fs::write(&broken, &wasm).unwrap();
+
+    let out = wasmtap_run(&[broken.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("timer.zz(20)"), "{stderr}");
+    assert!(
+        stderr.contains("(manifest)"),
+        "names the manifest:\n{stderr}"
+    );
+    assert!(stderr.contains("nothing was attached"), "{stderr}");
+    assert!(
+        !text(&out.stdout).contains("begin ran"),
+        "begin must not run"
+    );
+}
+
+/// A root daemon whose policy denies `syscall.openat`.
+struct Daemon {
+    child: std::process::Child,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(policy: &str) -> Daemon {
+        let dir = PathBuf::from(unique_path("plugin-daemon"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("policy.toml"), policy).unwrap();
+        let socket = dir.join("sock");
+        let child = Command::new(common::bin())
+            .arg("daemon")
+            .arg("--policy")
+            .arg(dir.join("policy.toml"))
+            .arg("--socket")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn daemon");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "the daemon did not listen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Daemon { child, dir, socket }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn the_daemon_refuses_a_plugin_probe_its_policy_denies() {
+    let plugin = example("opensnoop");
+    let daemon = Daemon::start(
+        "[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\ndeny_probes = [\"syscall.openat\"]\n",
+    );
+    let child = Command::new(common::bin())
+        .arg("--connect")
+        .arg(&daemon.socket)
+        .arg("run")
+        .arg(plugin)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the policy does not allow probe `syscall.openat`")
+            && stderr.contains("nothing was attached"),
+        "{stderr}"
+    );
+    assert!(!text(&out.stdout).contains("PID"), "begin must not run");
+}
+
+#[test]
+fn the_daemon_runs_a_plugin_on_the_target_process() {
+    let plugin = example("opensnoop");
+    let daemon = Daemon::start("[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\n");
+    let (mine, other) = (
+        unique_path("plugin-daemon-mine"),
+        unique_path("plugin-daemon-other"),
+    );
+    // The target waits for a line on stdin, then opens its file (exec:
+    // the same pid).
+    let mut target = Command::new("sh")
+        .args(["-c", &format!("read _; exec cat {mine}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut client = Command::new(common::bin());
+    client
+        .arg("--connect")
+        .arg(&daemon.socket)
+        .arg("run")
+        .arg(plugin)
+        .args(["-v", "-x", &target.id().to_string()]);
+    let tracer = Tracer::start_command(client);
+    let _ = Command::new("cat")
+        .arg(&other)
+        .stderr(Stdio::null())
+        .status();
+    {
+        use std::io::Write as _;
+        writeln!(target.stdin.take().unwrap()).unwrap();
+    }
+    target.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let (stdout, stderr, status) = tracer.stop(libc::SIGINT);
+    assert!(status.success(), "{status}: {stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.ends_with(&mine))
+        .unwrap_or_else(|| panic!("the target's open is missing:\n{stdout}\n{stderr}"));
+    assert!(row.contains(" -2 "), "ENOENT: {row}");
+    assert!(
+        !stdout.contains(&other),
+        "-x scopes to the target:\n{stdout}"
+    );
+}
