@@ -10,8 +10,8 @@
 
 mod body;
 mod filter;
-mod stack;
 pub mod regex;
+mod stack;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -12,8 +12,8 @@
 //! so the same bytes mean the same thing in the kernel, the host and the guest.
 #![no_std]
 
-pub mod sysarg;
 pub mod plugin;
+pub mod sysarg;
 pub mod wasm;
 
 /// Bumped whenever a layout or an opcode below changes meaning.

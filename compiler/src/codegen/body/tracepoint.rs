@@ -20,79 +20,7 @@ use crate::{
     span::Span,
 };
 
-/// Signal names by number (Linux x86_64), as stap's `_signal_name` gives
-/// them; index [`SIGNAL_NAMES`]`.len()` is the empty name for numbers out of
-/// range.
-const SIGNAL_NAMES: [&str; 65] = [
-    "",
-    "SIGHUP",
-    "SIGINT",
-    "SIGQUIT",
-    "SIGILL",
-    "SIGTRAP",
-    "SIGABRT",
-    "SIGBUS",
-    "SIGFPE",
-    "SIGKILL",
-    "SIGUSR1",
-    "SIGSEGV",
-    "SIGUSR2",
-    "SIGPIPE",
-    "SIGALRM",
-    "SIGTERM",
-    "SIGSTKFLT",
-    "SIGCHLD",
-    "SIGCONT",
-    "SIGSTOP",
-    "SIGTSTP",
-    "SIGTTIN",
-    "SIGTTOU",
-    "SIGURG",
-    "SIGXCPU",
-    "SIGXFSZ",
-    "SIGVTALRM",
-    "SIGPROF",
-    "SIGWINCH",
-    "SIGIO",
-    "SIGPWR",
-    "SIGSYS",
-    "SIGRTMIN",
-    "SIGRTMIN+1",
-    "SIGRTMIN+2",
-    "SIGRTMIN+3",
-    "SIGRTMIN+4",
-    "SIGRTMIN+5",
-    "SIGRTMIN+6",
-    "SIGRTMIN+7",
-    "SIGRTMIN+8",
-    "SIGRTMIN+9",
-    "SIGRTMIN+10",
-    "SIGRTMIN+11",
-    "SIGRTMIN+12",
-    "SIGRTMIN+13",
-    "SIGRTMIN+14",
-    "SIGRTMIN+15",
-    "SIGRTMIN+16",
-    "SIGRTMIN+17",
-    "SIGRTMIN+18",
-    "SIGRTMIN+19",
-    "SIGRTMIN+20",
-    "SIGRTMIN+21",
-    "SIGRTMIN+22",
-    "SIGRTMIN+23",
-    "SIGRTMIN+24",
-    "SIGRTMIN+25",
-    "SIGRTMIN+26",
-    "SIGRTMIN+27",
-    "SIGRTMIN+28",
-    "SIGRTMIN+29",
-    "SIGRTMIN+30",
-    "SIGRTMIN+31",
-    "SIGRTMAX",
-];
 
-/// Bytes per entry of the signal name table in the constant data.
-const SIGNAL_NAME_SLOT: usize = 16;
 
 impl Gen<'_, '_> {
     /// The tracepoint field `index` of the current probe.
@@ -240,35 +168,14 @@ impl Gen<'_, '_> {
 
     /// Pushes the name of the signal in field `index` (`sig_name`).
     pub(super) fn signal_name(&mut self, index: usize, span: Span) -> Option<Ty> {
-        let mut table = Vec::with_capacity((SIGNAL_NAMES.len() + 1) * SIGNAL_NAME_SLOT);
-        for name in SIGNAL_NAMES.iter().chain(std::iter::once(&"")) {
-            let mut slot = [0u8; SIGNAL_NAME_SLOT];
-            slot[..name.len()].copy_from_slice(name.as_bytes());
-            table.extend_from_slice(&slot);
-        }
-        let table = self.statics.intern(&table);
+        // The guest's syscall decoders already name signals (`SIGTERM`,
+        // `SIGRTMIN+3`) for `argstr`; one table serves both.
+        self.rt("fmt_begin");
         self.tracepoint_field(index, span)?;
-        let sig = self.temp(ValType::I64);
-        let out_of_range = SIGNAL_NAMES.len() as i32;
-        let base = self.l.g_static_base;
         self.ins()
-            .local_set(sig)
-            .global_get(base)
-            .i32_const(table as i32)
-            .i32_add()
-            // index = sig if 0 <= sig < 65 else 65 (the empty name)
-            .local_get(sig)
-            .i32_wrap_i64()
-            .i32_const(out_of_range)
-            .local_get(sig)
-            .i64_const(i64::from(out_of_range))
-            .i64_lt_u()
-            .select()
-            .i32_const(SIGNAL_NAME_SLOT as i32)
-            .i32_mul()
-            .i32_add()
-            .i32_const(SIGNAL_NAME_SLOT as i32);
-        self.rt("str_from_cstr");
+            .i32_const(i32::from(wasmtap_abi::sysarg::ArgKind::Signal as u8));
+        self.rt("fmt_sysarg");
+        self.rt("fmt_end");
         Some(Ty::Str)
     }
 
