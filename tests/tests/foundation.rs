@@ -180,7 +180,7 @@ fn unknown_probe_points_are_named() {
    |       ^^^^^^|^^^^^
    |             `------- not a probe point wasmtap knows
    |
-   | Help: supported: begin, end, error, timer.s/ms/us/hz(N), syscall.NAME, syscall.NAME.return (NAME may use * ? [...]), kernel.trace("system:event"), signal.send, kprocess.exec, kprocess.exit, process.begin, process.end
+   | Help: supported: begin, end, error, timer.s/ms/us/hz(N), timer.profile, perf.sw.cpu_clock.sample(N), syscall.NAME[.return] (NAME may use * ? [...]), kernel.trace("system:event"), signal.send, kprocess.exec/exit, process.begin/end, process("PATH").function("NAME")[.return], process("PATH").mark("NAME")
 ---'
 1 error; nothing was attached."#,
     );

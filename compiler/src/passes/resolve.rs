@@ -342,7 +342,7 @@ fn unknown_point(point: &ProbePoint) -> Diagnostic {
         "not a probe point wasmtap knows",
     )
     .with_hint(
-        "supported: begin, end, error, timer.s/ms/us/hz(N), syscall.NAME, syscall.NAME.return (NAME may use * ? [...]), kernel.trace(\"system:event\"), signal.send, kprocess.exec, kprocess.exit, process.begin, process.end",
+        "supported: begin, end, error, timer.s/ms/us/hz(N), timer.profile, perf.sw.cpu_clock.sample(N), syscall.NAME[.return] (NAME may use * ? [...]), kernel.trace(\"system:event\"), signal.send, kprocess.exec/exit, process.begin/end, process(\"PATH\").function(\"NAME\")[.return], process(\"PATH\").mark(\"NAME\")",
     )
 }
 
