@@ -253,7 +253,7 @@ fn runaway_and_memory_bomb_are_stopped_while_others_run_on() {
     for (script, expect) in [
         ("probe timer.ms(10) { while (1) {} }", "exceeded"),
         (
-            "global a probe timer.ms(10) { i = 0 while (1) { a[i++] = sprintf(\"%500d\", i) } }",
+            "global a[10000000] probe timer.ms(10) { i = 0 while (1) { a[i++] = sprintf(\"%500d\", i) } }",
             "memory",
         ),
     ] {

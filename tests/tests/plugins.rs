@@ -157,8 +157,12 @@ fn syslatency_prints_a_log_histogram() {
         stdout.contains("value |-------------------------------------------------- count"),
         "{stdout}"
     );
+    // dd's histogram: from its summary line to the blank line after it (the
+    // `-c` shell's own reads of its start gate get a histogram of their own).
     let counted: i64 = stdout
         .lines()
+        .skip_while(|l| !l.starts_with("dd: "))
+        .take_while(|l| !l.is_empty())
         .filter_map(|l| {
             let (value, rest) = l.split_once('|')?;
             value.trim().parse::<i64>().ok()?;

@@ -20,8 +20,6 @@ use crate::{
     span::Span,
 };
 
-
-
 impl Gen<'_, '_> {
     /// The tracepoint field `index` of the current probe.
     fn tracepoint_field_def(&self, index: usize) -> Option<TracepointField> {
