@@ -71,6 +71,12 @@ pub trait Catalog {
     fn target_process(&self) -> Option<u32> {
         None
     }
+    /// The executable `process.function(...)` without a path probes: the
+    /// target's. A `-c` command is still its start-up shell at compile
+    /// time, so a catalog may name the command's binary instead.
+    fn target_executable(&self) -> Option<String> {
+        self.target_process().map(|pid| format!("/proc/{pid}/exe"))
+    }
 }
 
 /// A kernel tracepoint and the fields of its trace entry, as its tracefs

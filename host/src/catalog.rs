@@ -30,6 +30,8 @@ pub struct LiveCatalog {
     binaries: Mutex<HashMap<String, Result<Arc<UserBinary>, String>>>,
     /// The `-x` process.
     target: Option<u32>,
+    /// The binary a `-c` command execs, when it names one.
+    target_executable: Option<String>,
 }
 
 /// Why the live system cannot be described.
@@ -56,6 +58,7 @@ impl LiveCatalog {
             tracefs: OnceLock::new(),
             binaries: Mutex::default(),
             target: None,
+            target_executable: None,
         })
     }
 
@@ -63,6 +66,17 @@ impl LiveCatalog {
     /// executable, and user-space probes attach to it alone. Default none.
     pub fn with_target(mut self, pid: Option<u32>) -> Self {
         self.target = pid;
+        self
+    }
+
+    /// Sets the binary a `-c` command will exec (its first word, looked up
+    /// like the shell does): `process.function` probes it, since at compile
+    /// time the held command is still its start-up shell.
+    pub fn with_target_command(mut self, command: Option<&str>) -> Self {
+        self.target_executable = command
+            .and_then(|c| c.split_whitespace().next())
+            .and_then(|name| crate::elf::resolve_path(name).ok())
+            .map(|path| path.display().to_string());
         self
     }
 
@@ -136,6 +150,12 @@ impl Catalog for LiveCatalog {
 
     fn target_process(&self) -> Option<u32> {
         self.target
+    }
+
+    fn target_executable(&self) -> Option<String> {
+        self.target_executable
+            .clone()
+            .or_else(|| self.target.map(|pid| format!("/proc/{pid}/exe")))
     }
 
     fn tracepoints(&self) -> Vec<(String, String)> {

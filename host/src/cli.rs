@@ -361,7 +361,9 @@ fn run_script(
         )),
         _ => None,
     };
-    let catalog = LiveCatalog::new()?.with_target(target.as_ref().map(|t| t.pid()).or(targets.pid));
+    let catalog = LiveCatalog::new()?
+        .with_target(target.as_ref().map(|t| t.pid()).or(targets.pid))
+        .with_target_command(targets.command);
     let options = CompileOptions {
         args: request.script_args.clone(),
         target_pid: target.as_ref().map(|t| t.pid()).or(targets.pid),

@@ -245,3 +245,27 @@ fn unknown_functions_and_binaries_are_diagnosed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("pass the target with -x PID"), "{stderr}");
 }
+
+/// `-c CMD` with `process.function(...)`: the probe goes on the command's
+/// binary (not on the shell that holds it until attach), in that process.
+#[test]
+fn process_function_with_c_probes_the_command() {
+    let exe = build("demo.c", &["-g", "-O0"]);
+    let out = common::run(&[
+        "-c",
+        exe.to_str().expect("utf-8 path"),
+        "-e",
+        r#"probe process.function("add") { printf("%s(%s)\n", probefunc(), $$parms) }"#,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lines_starting(&stdout, "add("),
+        ["add(a=0x3 b=0x4)"; 3],
+        "{stdout}"
+    );
+}

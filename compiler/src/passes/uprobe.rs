@@ -144,8 +144,8 @@ fn binary(
         Some(Literal::Str(path)) => path.clone(),
         Some(Literal::Int(pid)) => format!("/proc/{pid}/exe"),
         None => {
-            match catalog.target_process() {
-                Some(pid) => format!("/proc/{pid}/exe"),
+            match catalog.target_executable() {
+                Some(path) => path,
                 None => {
                     return Err(Diagnostic::error(
                     "'process' without a path probes the target process, and none is set",
