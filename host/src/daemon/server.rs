@@ -280,7 +280,9 @@ fn compile(
         })?;
         return Ok((plugin.bundle, Some(plugin.kernel_probes)));
     }
-    let catalog = LiveCatalog::new().map_err(|e| format!("ERROR: {e}"))?;
+    let catalog = LiveCatalog::new()
+        .map_err(|e| format!("ERROR: {e}"))?
+        .with_target(request.target_pid);
     let options = CompileOptions {
         args: request.args.clone(),
         target_pid: request.target_pid,
