@@ -220,21 +220,9 @@ impl Sandbox {
         static_data_size: u32,
         out: Box<dyn Write + Send>,
     ) -> Result<ScriptInstance, SandboxError> {
+        let (mut store, deadline_ticks) = self.new_store(out);
         let limit = self.config.memory_limit;
-        let mut store = Store::new(&self.engine, HostState::new(out, limit));
-        store.limiter(|s| &mut s.limiter);
-        let deadline_ticks = self.deadline_ticks();
-        store.set_epoch_deadline(deadline_ticks);
-        let tick = self.config.epoch_tick;
-        store.epoch_deadline_callback(move |mut ctx| Ok(ctx.data_mut().on_deadline(tick)));
-
-        let inst_err = |store: &Store<HostState>, e: wasmtime::Error| {
-            if store.data().limiter.hit {
-                SandboxError::MemoryLimit(limit)
-            } else {
-                SandboxError::Instantiate(format!("{e:#}"))
-            }
-        };
+        let inst_err = |store: &Store<HostState>, e| instantiate_error(store, limit, e);
         let runtime = self
             .linker
             .instantiate(&mut store, &self.runtime)
@@ -265,22 +253,15 @@ impl Sandbox {
         let instance = linker
             .instantiate(&mut store, script)
             .map_err(|e| inst_err(&store, e))?;
-
-        Ok(ScriptInstance {
-            init: typed(&instance, &mut store, SCRIPT_INIT)?,
-            run_probe: typed(&instance, &mut store, SCRIPT_RUN_PROBE)?,
-            handle_batch: typed(&instance, &mut store, SCRIPT_HANDLE_BATCH)?,
-            exit_requested: typed(&instance, &mut store, SCRIPT_EXIT_REQUESTED)?,
-            rt_flush: typed(&runtime, &mut store, RT_FLUSH)?,
-            rt_batch_buffer: typed(&runtime, &mut store, RT_BATCH_BUFFER)?,
-            rt_scratch_reset: typed(&runtime, &mut store, RT_SCRATCH_RESET)?,
+        ScriptInstance::new(
             store,
+            &instance,
+            &runtime,
             memory,
-            script: script.clone(),
-            static_base: base as u32,
+            script,
+            base as u32,
             deadline_ticks,
-            poisoned: false,
-        })
+        )
     }
 
     /// Instantiates a plugin: one module that carries the guest runtime
@@ -295,37 +276,39 @@ impl Sandbox {
         plugin: &Module,
         out: Box<dyn Write + Send>,
     ) -> Result<ScriptInstance, SandboxError> {
+        let (mut store, deadline_ticks) = self.new_store(out);
         let limit = self.config.memory_limit;
-        let mut store = Store::new(&self.engine, HostState::new(out, limit));
-        store.limiter(|s| &mut s.limiter);
-        let deadline_ticks = self.deadline_ticks();
-        store.set_epoch_deadline(deadline_ticks);
-        let instance = self.linker.instantiate(&mut store, plugin).map_err(|e| {
-            if store.data().limiter.hit {
-                SandboxError::MemoryLimit(limit)
-            } else {
-                SandboxError::Instantiate(format!("{e:#}"))
-            }
-        })?;
+        let instance = self
+            .linker
+            .instantiate(&mut store, plugin)
+            .map_err(|e| instantiate_error(&store, limit, e))?;
         let memory = instance
             .get_memory(&mut store, MEMORY)
             .ok_or_else(|| SandboxError::Instantiate("the plugin exports no memory".into()))?;
         store.data_mut().memory = Some(memory);
-        Ok(ScriptInstance {
-            init: typed(&instance, &mut store, SCRIPT_INIT)?,
-            run_probe: typed(&instance, &mut store, SCRIPT_RUN_PROBE)?,
-            handle_batch: typed(&instance, &mut store, SCRIPT_HANDLE_BATCH)?,
-            exit_requested: typed(&instance, &mut store, SCRIPT_EXIT_REQUESTED)?,
-            rt_flush: typed(&instance, &mut store, RT_FLUSH)?,
-            rt_batch_buffer: typed(&instance, &mut store, RT_BATCH_BUFFER)?,
-            rt_scratch_reset: typed(&instance, &mut store, RT_SCRATCH_RESET)?,
+        // The plugin is its own runtime: the same instance answers both.
+        ScriptInstance::new(
             store,
+            &instance,
+            &instance,
             memory,
-            script: plugin.clone(),
-            static_base: 0,
+            plugin,
+            0,
             deadline_ticks,
-            poisoned: false,
-        })
+        )
+    }
+
+    /// A store for one instance: the memory cap, the first deadline, and
+    /// the deadline callback that excuses time spent in host calls (stack
+    /// symbolization) from the handler's CPU budget.
+    fn new_store(&self, out: Box<dyn Write + Send>) -> (Store<HostState>, u64) {
+        let mut store = Store::new(&self.engine, HostState::new(out, self.config.memory_limit));
+        store.limiter(|s| &mut s.limiter);
+        let deadline_ticks = self.deadline_ticks();
+        store.set_epoch_deadline(deadline_ticks);
+        let tick = self.config.epoch_tick;
+        store.epoch_deadline_callback(move |mut ctx| Ok(ctx.data_mut().on_deadline(tick)));
+        (store, deadline_ticks)
     }
 
     /// The names of the functions the sandbox provides in module `host`,
@@ -344,6 +327,16 @@ impl Sandbox {
         let ticks = self.config.deadline.as_nanos().div_ceil(tick);
         // The current tick is partly over: one more keeps the full budget.
         u64::try_from(ticks).unwrap_or(u64::MAX / 2).max(1) + 1
+    }
+}
+
+/// What a failed instantiation means: the memory cap, when the limiter
+/// stopped a grow, else a linking or start-up failure.
+fn instantiate_error(store: &Store<HostState>, limit: usize, e: wasmtime::Error) -> SandboxError {
+    if store.data().limiter.hit {
+        SandboxError::MemoryLimit(limit)
+    } else {
+        SandboxError::Instantiate(format!("{e:#}"))
     }
 }
 
@@ -397,6 +390,34 @@ pub struct ScriptInstance {
 }
 
 impl ScriptInstance {
+    /// Looks up the entry points: the script's (`entry`) and the runtime's
+    /// (`runtime`; the same instance for a plugin, which carries its own).
+    fn new(
+        mut store: Store<HostState>,
+        entry: &Instance,
+        runtime: &Instance,
+        memory: Memory,
+        script: &Module,
+        static_base: u32,
+        deadline_ticks: u64,
+    ) -> Result<Self, SandboxError> {
+        Ok(Self {
+            init: typed(entry, &mut store, SCRIPT_INIT)?,
+            run_probe: typed(entry, &mut store, SCRIPT_RUN_PROBE)?,
+            handle_batch: typed(entry, &mut store, SCRIPT_HANDLE_BATCH)?,
+            exit_requested: typed(entry, &mut store, SCRIPT_EXIT_REQUESTED)?,
+            rt_flush: typed(runtime, &mut store, RT_FLUSH)?,
+            rt_batch_buffer: typed(runtime, &mut store, RT_BATCH_BUFFER)?,
+            rt_scratch_reset: typed(runtime, &mut store, RT_SCRATCH_RESET)?,
+            store,
+            memory,
+            script: script.clone(),
+            static_base,
+            deadline_ticks,
+            poisoned: false,
+        })
+    }
+
     /// Where the script's constant data starts in memory.
     pub fn static_base(&self) -> u32 {
         self.static_base
