@@ -5,13 +5,16 @@
 mod common;
 
 use std::{
-    os::unix::{fs::PermissionsExt, process::CommandExt},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
+    os::unix::process::CommandExt,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use common::{Tracer, assert_unloaded, bpf_prog_ids_of, unique_path, wait_output};
+use common::{
+    assert_unloaded, bpf_prog_ids_of,
+    daemon::{Daemon, uid_gid},
+    unique_path, wait_output,
+};
 
 const ALICE: &str = "wtap_alice";
 const BOB: &str = "wtap_bob";
@@ -31,107 +34,6 @@ fn user(name: &str) -> u32 {
         .expect("useradd");
     // Another test may have created it at the same moment.
     id(name).unwrap_or_else(|| panic!("useradd {name} failed: {status}"))
-}
-
-/// A daemon in its own directory, with the binary copied where other
-/// users may run it.
-struct Daemon {
-    child: Child,
-    dir: PathBuf,
-    socket: PathBuf,
-    bin: PathBuf,
-}
-
-impl Daemon {
-    fn start(tag: &str, policy: &str) -> Daemon {
-        let dir = PathBuf::from(unique_path(tag));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let bin = dir.join("wasmtap");
-        std::fs::copy(common::bin(), &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(dir.join("policy.toml"), policy).unwrap();
-        let socket = dir.join("sock");
-        Self::spawn(dir, bin, socket)
-    }
-
-    fn spawn(dir: PathBuf, bin: PathBuf, socket: PathBuf) -> Daemon {
-        let child = Command::new(&bin)
-            .arg("daemon")
-            .arg("--policy")
-            .arg(dir.join("policy.toml"))
-            .arg("--socket")
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn daemon");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "the daemon did not listen");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Daemon {
-            child,
-            dir,
-            socket,
-            bin,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// A client command for `uid` (root when `None`).
-    fn client(&self, uid: Option<u32>, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.bin);
-        command.arg("--connect").arg(&self.socket).args(args);
-        if let Some(uid) = uid {
-            command.uid(uid).gid(uid_gid(uid));
-        }
-        command
-    }
-
-    /// A client, once its probes are attached.
-    fn tracer(&self, uid: u32, script: &str) -> Tracer {
-        Tracer::start_command(self.client(Some(uid), &["-v", "-e", script]))
-    }
-
-    /// SIGTERM; the daemon must exit cleanly.
-    fn stop(&mut self) {
-        // SAFETY: kill on our own child.
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "the daemon ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        assert!(status.success(), "daemon exit: {status}");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn uid_gid(uid: u32) -> u32 {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    passwd
-        .lines()
-        .find_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f[3].parse().ok())?
-        })
-        .unwrap_or(uid)
 }
 
 /// `cat path` as `uid`: one openat of `path` by that user.

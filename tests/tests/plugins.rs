@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Tracer, unique_path, wait_output};
+use common::{Tracer, daemon::Daemon, unique_path, wait_output};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -329,51 +329,11 @@ fn an_unknown_probe_point_is_refused_with_the_manifest_line() {
     );
 }
 
-/// A root daemon whose policy denies `syscall.openat`.
-struct Daemon {
-    child: std::process::Child,
-    dir: PathBuf,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(policy: &str) -> Daemon {
-        let dir = PathBuf::from(unique_path("plugin-daemon"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("policy.toml"), policy).unwrap();
-        let socket = dir.join("sock");
-        let child = Command::new(common::bin())
-            .arg("daemon")
-            .arg("--policy")
-            .arg(dir.join("policy.toml"))
-            .arg("--socket")
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn daemon");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "the daemon did not listen");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Daemon { child, dir, socket }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn the_daemon_refuses_a_plugin_probe_its_policy_denies() {
     let plugin = example("opensnoop");
     let daemon = Daemon::start(
+        "plugin-daemon",
         "[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\ndeny_probes = [\"syscall.openat\"]\n",
     );
     let child = Command::new(common::bin())
@@ -400,7 +360,10 @@ fn the_daemon_refuses_a_plugin_probe_its_policy_denies() {
 #[test]
 fn the_daemon_runs_a_plugin_on_the_target_process() {
     let plugin = example("opensnoop");
-    let daemon = Daemon::start("[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\n");
+    let daemon = Daemon::start(
+        "plugin-daemon",
+        "[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\n",
+    );
     let (mine, other) = (
         unique_path("plugin-daemon-mine"),
         unique_path("plugin-daemon-other"),

@@ -2,6 +2,8 @@
 //! afterwards. Tests that attach probes are real: they need root, as CI has.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub mod daemon;
+
 use std::{
     io::{BufRead, BufReader, Read},
     path::PathBuf,
