@@ -14,7 +14,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use wasmtap::{
     catalog::LiveCatalog,
-    output::RateLimited,
+    output,
     session::{self, SessionOptions},
     stacks::report::{OutputFormat, Report},
     target::Target,
@@ -432,16 +432,7 @@ fn run_script(
         },
         stacks.flamegraph.clone(),
     );
-    let output: Box<dyn Write + Send> = match output_file {
-        Some(path) => Box::new(RateLimited::new(
-            io::BufWriter::new(
-                fs::File::create(path)
-                    .with_context(|| format!("cannot create output file '{}'", path.display()))?,
-            ),
-            args.max_output_rate,
-        )),
-        None => Box::new(RateLimited::new(io::stdout(), args.max_output_rate)),
-    };
+    let output = output::open(output_file.map(PathBuf::as_path), args.max_output_rate)?;
     let output = report.writer(output);
     let session_options = SessionOptions {
         file_name: request.file_name.clone(),

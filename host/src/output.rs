@@ -1,9 +1,31 @@
 //! Output limits shared by the CLI and the daemon.
 
 use std::{
+    fs,
     io::{self, Write},
+    path::Path,
     time::{Duration, Instant},
 };
+
+use anyhow::Context as _;
+
+/// Where a run's output goes: `file` (`-o`), else stdout, limited to
+/// `bytes_per_s` (0: no limit).
+///
+/// # Errors
+/// The file cannot be created.
+pub fn open(file: Option<&Path>, bytes_per_s: u64) -> anyhow::Result<Box<dyn Write + Send>> {
+    Ok(match file {
+        Some(path) => Box::new(RateLimited::new(
+            io::BufWriter::new(
+                fs::File::create(path)
+                    .with_context(|| format!("cannot create output file '{}'", path.display()))?,
+            ),
+            bytes_per_s,
+        )),
+        None => Box::new(RateLimited::new(io::stdout(), bytes_per_s)),
+    })
+}
 
 /// Fails writes once more than `bytes_per_s` bytes were written within one
 /// second, so a script printing in a tight loop is stopped (reported like a

@@ -1,14 +1,7 @@
 //! `wasmtap run PLUGIN.wasm`: load a plugin, check it, run it like a
 //! script; with `--connect`, hand it to the daemon, whose policy applies.
 
-use std::{
-    fs,
-    io::{self, Write},
-    path::PathBuf,
-    process::ExitCode,
-    sync::Arc,
-    time::Duration,
-};
+use std::{fs, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use wasmtap_abi::{Filter, FilterCmp, FilterField};
@@ -111,13 +104,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             "target process",
         )?;
     }
-    let output: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(io::BufWriter::new(
-            fs::File::create(path)
-                .with_context(|| format!("cannot create output file '{}'", path.display()))?,
-        )),
-        None => Box::new(io::stdout()),
-    };
+    let output = crate::output::open(args.output.as_deref(), 0)?;
     let options = SessionOptions {
         file_name: name,
         verbose: args.verbose,
