@@ -182,14 +182,12 @@ pub fn run(
         Linking::Script,
         output,
         options,
-        &mut || {},
     )
 }
 
 /// Runs a plugin (see [`crate::plugin`]) like a script: `bundle` lists its
 /// probes by manifest index and holds its module, `kernel_probes` are its
-/// captures as the host resolved them. `attached` runs once every probe
-/// is attached (to release a `-c` command).
+/// captures as the host resolved them.
 ///
 /// # Errors
 /// As [`run`].
@@ -198,16 +196,8 @@ pub fn run_plugin(
     kernel_probes: &[KernelProbe],
     output: Box<dyn Write + Send>,
     options: &SessionOptions,
-    attached: &mut dyn FnMut(),
 ) -> Result<Outcome, SessionError> {
-    run_program(
-        bundle,
-        kernel_probes,
-        Linking::Plugin,
-        output,
-        options,
-        attached,
-    )
+    run_program(bundle, kernel_probes, Linking::Plugin, output, options)
 }
 
 /// How a run's module is instantiated.
@@ -225,7 +215,6 @@ fn run_program(
     linking: Linking,
     output: Box<dyn Write + Send>,
     options: &SessionOptions,
-    attached: &mut dyn FnMut(),
 ) -> Result<Outcome, SessionError> {
     signals::install();
     let phase = Phase::new(options);
@@ -274,7 +263,6 @@ fn run_program(
         if let Some(kernel) = kernel.as_mut() {
             kernel.attach()?;
         }
-        attached();
         phase.done(5, "attached; running");
         if let Some(target) = &options.target {
             target.release();

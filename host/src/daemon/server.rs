@@ -224,9 +224,7 @@ fn run_tenant(
     };
     let output = Framed::out(writer, tenant.limits.output_bytes_per_s);
     let result = match &plugin_probes {
-        Some(probes) => {
-            session::run_plugin(&bundle, probes, Box::new(output), &options, &mut || {})
-        }
+        Some(probes) => session::run_plugin(&bundle, probes, Box::new(output), &options),
         None => session::run(&bundle, Box::new(output), &options),
     };
     let code = match result {

@@ -113,13 +113,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         target,
         ..SessionOptions::default()
     };
-    let outcome = session::run_plugin(
-        &plugin.bundle,
-        &plugin.kernel_probes,
-        output,
-        &options,
-        &mut || {},
-    )?;
+    let outcome = session::run_plugin(&plugin.bundle, &plugin.kernel_probes, output, &options)?;
     Ok(ExitCode::from(outcome.exit_code))
 }
 
