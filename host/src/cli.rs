@@ -189,7 +189,7 @@ pub struct ProfileArgs {
     pub command_line: Option<String>,
 
     /// Stop after this many seconds (default: when the process exits, or
-    /// on Ctrl-C).
+    /// on Ctrl-C; with -x too).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u32>,
 
@@ -209,6 +209,11 @@ impl ProfileArgs {
              probe timer.profile { if (pid() == target()) s[ubacktrace()] <<< 1 }\n\
              probe end { foreach (i in s-) { print_ustack(i); printf(\"\\t%d\\n\", @count(s[i])) } }\n",
         );
+        // With -c the run ends with the command; with -x it ends when the
+        // process's last thread exits.
+        if self.target_pid.is_some() {
+            script.push_str("probe process.end { if (pid() == target()) exit() }\n");
+        }
         if let Some(seconds) = self.duration {
             script.push_str(&format!("probe timer.s({}) {{ exit() }}\n", seconds.max(1)));
         }

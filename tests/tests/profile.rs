@@ -348,3 +348,21 @@ fn profile_of_a_missing_process_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn profile_of_a_pid_ends_when_the_process_exits() {
+    let dir = scratch("profile-x-exit");
+    let exe = cpu_bound(&dir);
+    let child = Running(
+        Command::new(&exe)
+            .arg("2")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the test program"),
+    );
+    let pid = child.0.id().to_string();
+    // No --duration: the run must end by itself when the process does
+    // (the test harness would otherwise hang here).
+    let report = run_ok(&["profile", "-x", &pid]);
+    assert_eq!(function(&top_stack(&report)[0]), Some("hot"), "{report}");
+}
