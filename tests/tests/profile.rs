@@ -366,3 +366,36 @@ fn profile_of_a_pid_ends_when_the_process_exits() {
     let report = run_ok(&["profile", "-x", &pid]);
     assert_eq!(function(&top_stack(&report)[0]), Some("hot"), "{report}");
 }
+
+/// A binary upgraded (or rebuilt) under a running process: the process
+/// still runs the old code, so its frames are named from the file it
+/// mapped, not from the new file now at the same path.
+#[test]
+fn frames_of_a_replaced_binary_are_named_from_the_mapped_file() {
+    let dir = scratch("replaced-binary");
+    let exe = cpu_bound(&dir);
+    let child = Running(
+        Command::new(&exe)
+            .arg("3")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the test program"),
+    );
+    std::fs::remove_file(&exe).unwrap();
+    let other = build(
+        &dir,
+        "other",
+        "int unrelated(int x) { return x * 3; }\nint main(void) { return unrelated(1); }\n",
+        &["-O2"],
+    );
+    std::fs::rename(&other, &exe).unwrap();
+    let pid = child.0.id().to_string();
+    let report = run_ok(&["profile", "-x", &pid]);
+    let top = top_stack(&report);
+    assert_eq!(function(&top[0]), Some("hot"), "{report}");
+    assert!(
+        top[0].ends_with(&format!("[{}]", exe.display())),
+        "{}",
+        top[0]
+    );
+}

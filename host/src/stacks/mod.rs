@@ -33,7 +33,7 @@ use wasmtap_abi::{STACK_HEADER_LEN, wasm::stack as ops};
 
 use self::{
     kallsyms::Loader,
-    maps::ProcessMaps,
+    maps::{MappedFiles, ProcessMaps},
     symbolize::{Symbol, Symbols},
     unwind::{Unwinder, UserRegs},
 };
@@ -48,8 +48,21 @@ const MAPS_REFRESH: Duration = Duration::from_secs(1);
 /// Where a user address is: the binary and the offset in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Location {
+    /// The binary's name, for reports.
     path: Arc<Path>,
+    /// Where its bytes are read ([`maps::Mapping::file`]).
+    file: Arc<Path>,
     file_offset: u64,
+}
+
+impl Location {
+    fn of(m: &maps::Mapping, addr: u64) -> Self {
+        Self {
+            path: m.path.clone(),
+            file: m.file.clone(),
+            file_offset: m.file_offset(addr),
+        }
+    }
 }
 
 /// The last mappings read for a process.
@@ -62,6 +75,8 @@ struct Process {
 #[derive(Default)]
 pub struct Stacks {
     processes: HashMap<u32, Process>,
+    /// The binaries of every process read, held open for the run.
+    files: MappedFiles,
     unwinder: Unwinder,
     pinned: HashMap<u64, Location>,
     /// Frame lines of pinned addresses (which name the same frame whatever
@@ -148,10 +163,9 @@ impl Stacks {
                     break;
                 }
                 if let Some(m) = process.maps.find(addr) {
-                    self.pinned.entry(addr).or_insert_with(|| Location {
-                        path: m.path.clone(),
-                        file_offset: m.file_offset(addr),
-                    });
+                    self.pinned
+                        .entry(addr)
+                        .or_insert_with(|| Location::of(m, addr));
                 }
             }
         }
@@ -171,7 +185,7 @@ impl Stacks {
         {
             return;
         }
-        match ProcessMaps::read(pid) {
+        match ProcessMaps::read(pid, &mut self.files) {
             Ok(maps) => {
                 self.unwinder.load(pid, &maps);
                 self.processes.insert(
@@ -201,15 +215,12 @@ impl Stacks {
             self.refresh(pid, addr);
         }
         let m = self.processes.get(&pid)?.maps.find(addr)?;
-        Some(Location {
-            path: m.path.clone(),
-            file_offset: m.file_offset(addr),
-        })
+        Some(Location::of(m, addr))
     }
 
     fn user_symbol(&mut self, pid: u32, addr: u64) -> Option<(Location, Symbol)> {
         let location = self.locate(pid, addr)?;
-        let sym = self.symbols.user(&location.path, location.file_offset)?;
+        let sym = self.symbols.user(&location.file, location.file_offset)?;
         Some((location, sym))
     }
 
@@ -219,7 +230,7 @@ impl Stacks {
             return format!("{addr:#x}");
         };
         let path = location.path.display().to_string();
-        match self.symbols.user(&location.path, location.file_offset) {
+        match self.symbols.user(&location.file, location.file_offset) {
             Some(sym) => format!("{addr:#x} : {}", symdata(&sym, &path)),
             None => format!("{addr:#x} [{path}+{:#x}]", location.file_offset),
         }

@@ -93,25 +93,26 @@ impl Unwinder {
     pub fn load(&mut self, pid: u32, maps: &ProcessMaps) {
         let mut unwinder = UnwinderX86_64::new();
         let mut ranges = Vec::new();
-        let mut by_path: Vec<(&Path, u64, u64, u64)> = Vec::new();
+        // (file, lowest start, highest end) of each mapped file.
+        let mut by_file: Vec<(&Path, u64, u64)> = Vec::new();
         for m in &maps.mappings {
-            match by_path.iter_mut().find(|(p, ..)| *p == &*m.path) {
+            match by_file.iter_mut().find(|(f, ..)| *f == &*m.file) {
                 Some(entry) => {
                     entry.1 = entry.1.min(m.start);
                     entry.2 = entry.2.max(m.end);
                 }
-                None => by_path.push((&m.path, m.start, m.end, 0)),
+                None => by_file.push((&m.file, m.start, m.end)),
             }
         }
-        for (path, start, end, _) in by_path {
-            let Some(binary) = self.binary(path) else {
+        for (file, start, end) in by_file {
+            let Some(binary) = self.binary(file) else {
                 continue;
             };
             // The lowest mapping of the file gives the load bias.
             let Some(first) = maps
                 .mappings
                 .iter()
-                .find(|m| &*m.path == path && m.start == start)
+                .find(|m| &*m.file == file && m.start == start)
             else {
                 continue;
             };
@@ -125,7 +126,7 @@ impl Unwinder {
             };
             let base = start.wrapping_sub(stated);
             unwinder.add_module(Module::new(
-                path.display().to_string(),
+                first.path.display().to_string(),
                 start..end,
                 base,
                 binary.sections.clone(),
@@ -233,6 +234,7 @@ fn read_binary(path: &Path) -> Option<Binary> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::maps::MappedFiles;
     use super::*;
 
     #[test]
@@ -256,7 +258,8 @@ mod tests {
     #[inline(never)]
     fn unwinds_this_process() {
         let pid = std::process::id();
-        let maps = ProcessMaps::read(pid).unwrap();
+        let mut files = MappedFiles::default();
+        let maps = ProcessMaps::read(pid, &mut files).unwrap();
         let mut unwinder = Unwinder::default();
         unwinder.load(pid, &maps);
         let (ip, sp, bp): (u64, u64, u64);
