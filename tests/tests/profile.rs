@@ -157,6 +157,23 @@ fn run_ok(args: &[&str]) -> String {
 /// A child that is killed when the test ends, however it ends.
 struct Running(Child);
 
+impl Running {
+    /// Starts `exe` for `seconds` seconds.
+    fn start(exe: &Path, seconds: u32) -> Self {
+        Self(
+            Command::new(exe)
+                .arg(seconds.to_string())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start the test program"),
+        )
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -184,14 +201,8 @@ fn seed_program_5_with_x_pid_finds_the_hot_function() {
     let exe = cpu_bound(&dir);
     let script = dir.join("prof.stp");
     std::fs::write(&script, SEED5).unwrap();
-    let child = Running(
-        Command::new(&exe)
-            .arg("30")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the test program"),
-    );
-    let pid = child.0.id().to_string();
+    let child = Running::start(&exe, 30);
+    let pid = child.pid();
     let report = run_ok(&["-x", &pid, script.to_str().unwrap()]);
     assert_eq!(function(&top_stack(&report)[0]), Some("hot"), "{report}");
 }
@@ -353,14 +364,8 @@ fn profile_of_a_missing_process_says_so() {
 fn profile_of_a_pid_ends_when_the_process_exits() {
     let dir = scratch("profile-x-exit");
     let exe = cpu_bound(&dir);
-    let child = Running(
-        Command::new(&exe)
-            .arg("2")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the test program"),
-    );
-    let pid = child.0.id().to_string();
+    let child = Running::start(&exe, 2);
+    let pid = child.pid();
     // No --duration: the run must end by itself when the process does
     // (the test harness would otherwise hang here).
     let report = run_ok(&["profile", "-x", &pid]);
@@ -374,13 +379,7 @@ fn profile_of_a_pid_ends_when_the_process_exits() {
 fn frames_of_a_replaced_binary_are_named_from_the_mapped_file() {
     let dir = scratch("replaced-binary");
     let exe = cpu_bound(&dir);
-    let child = Running(
-        Command::new(&exe)
-            .arg("3")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the test program"),
-    );
+    let child = Running::start(&exe, 3);
     std::fs::remove_file(&exe).unwrap();
     let other = build(
         &dir,
@@ -389,7 +388,7 @@ fn frames_of_a_replaced_binary_are_named_from_the_mapped_file() {
         &["-O2"],
     );
     std::fs::rename(&other, &exe).unwrap();
-    let pid = child.0.id().to_string();
+    let pid = child.pid();
     let report = run_ok(&["profile", "-x", &pid]);
     let top = top_stack(&report);
     assert_eq!(function(&top[0]), Some("hot"), "{report}");
