@@ -52,8 +52,7 @@ pub struct Args {
     /// The script file (unless -e), then the script's arguments ($1, @1...).
     #[arg(
         value_name = "SCRIPT_FILE | ARGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        trailing_var_arg = true
     )]
     pub rest: Vec<String>,
 
