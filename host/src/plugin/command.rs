@@ -11,6 +11,7 @@ use crate::{
     catalog::LiveCatalog,
     sandbox::{Sandbox, SandboxConfig},
     session::{self, SessionOptions},
+    stacks::report::{OutputFormat, Report},
     target::Target,
 };
 
@@ -36,6 +37,17 @@ pub struct RunArgs {
     #[arg(short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// `text`: the output as the plugin prints it; `folded`: the stack
+    /// report in it (stack lines in stap's layout, each followed by a count
+    /// line) as folded stacks (`root;...;leaf count`).
+    #[arg(long = "output", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also draw the stack report in the output as an SVG flame graph into
+    /// FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "connect")]
+    pub flamegraph: Option<PathBuf>,
+
     /// Report each phase with its time.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -56,6 +68,15 @@ pub struct RunArgs {
     /// With --connect: print the daemon's messages as JSON lines.
     #[arg(long, requires = "connect")]
     pub json: bool,
+}
+
+/// `--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// As printed.
+    Text,
+    /// Folded stacks.
+    Folded,
 }
 
 /// Runs `wasmtap run`.
@@ -104,16 +125,37 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             "target process",
         )?;
     }
-    let output = crate::output::open(args.output.as_deref(), 0)?;
+    let report = Report::new(
+        match args.format {
+            Format::Text => OutputFormat::Text,
+            Format::Folded => OutputFormat::Folded,
+        },
+        args.flamegraph.clone(),
+    );
+    let output = report.writer(crate::output::open(args.output.as_deref(), 0)?);
     let options = SessionOptions {
-        file_name: name,
+        file_name: name.clone(),
         verbose: args.verbose,
         handler_budget: Duration::from_millis(args.handler_budget_ms.max(1)),
         memory_limit: args.memory_mib.max(1) << 20,
         target,
+        target_pid: args.target_pid,
         ..SessionOptions::default()
     };
     let outcome = session::run_plugin(&plugin.bundle, &plugin.kernel_probes, output, &options)?;
+    drop(options);
+    if report.collects() {
+        let mut out: Box<dyn std::io::Write> = match &args.output {
+            Some(path) => Box::new(
+                fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("cannot reopen output file '{}'", path.display()))?,
+            ),
+            None => Box::new(std::io::stdout()),
+        };
+        report.finish(&mut out, &name)?;
+    }
     Ok(ExitCode::from(outcome.exit_code))
 }
 
