@@ -92,7 +92,19 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let sandbox_config = SandboxConfig::default();
     let host_functions = Sandbox::new(sandbox_config)?.host_functions();
-    let catalog = LiveCatalog::new()?;
+    // `-c`: started now and held until the probes are attached (the
+    // session releases it, and ends the run when it exits); killed if the
+    // plugin is refused.
+    let target = match &args.command {
+        Some(command) => Some(Arc::new(
+            Target::start(command).with_context(|| format!("cannot start '{command}'"))?,
+        )),
+        None => None,
+    };
+    // `process.function(..)` without a path probes the target's program.
+    let catalog = LiveCatalog::new()?
+        .with_target(target.as_ref().map(|t| t.pid()).or(args.target_pid))
+        .with_target_command(args.command.as_deref());
     let loaded = super::load(
         wasm,
         &LoadOptions {
@@ -110,14 +122,6 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
         Err(error) => return Err(error.into()),
-    };
-    // `-c`: started now and held until the probes are attached (the
-    // session releases it, and ends the run when it exits).
-    let target = match &args.command {
-        Some(command) => Some(Arc::new(
-            Target::start(command).with_context(|| format!("cannot start '{command}'"))?,
-        )),
-        None => None,
     };
     if let Some(pid) = args.target_pid.or(target.as_ref().map(|t| t.pid())) {
         plugin.add_filter(

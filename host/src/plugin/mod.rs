@@ -140,7 +140,7 @@ pub fn load_for_tenant(
     target_pid: Option<u32>,
 ) -> anyhow::Result<Plugin> {
     let sandbox = crate::sandbox::Sandbox::new(crate::sandbox::SandboxConfig::default())?;
-    let catalog = crate::catalog::LiveCatalog::new()?;
+    let catalog = crate::catalog::LiveCatalog::new()?.with_target(target_pid);
     let mut plugin = load(
         wasm,
         &LoadOptions {
