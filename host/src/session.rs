@@ -30,7 +30,7 @@ use crate::{
     kernel::{self, Attach, KernelError, KernelOptions, KernelProbe, KernelSession, PerfCounter},
     sandbox::{self, RunError, Sandbox, SandboxConfig, ScriptInstance},
     signals,
-    target::Target,
+    target::Gate,
 };
 
 /// How to run a script.
@@ -58,7 +58,7 @@ pub struct SessionOptions {
     pub batch_bytes: usize,
     /// `-c CMD`: released once the probes are attached; the run ends when
     /// it exits.
-    pub target: Option<Arc<Target>>,
+    pub target: Option<Arc<dyn Gate>>,
     /// `-x PID` (or a daemon client's `-c` command): what a plugin's
     /// `target()` returns when there is no `target`. Scripts have it
     /// compiled in instead.

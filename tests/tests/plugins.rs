@@ -522,3 +522,37 @@ fn the_daemon_runs_a_plugin_on_the_target_process() {
         "-x scopes to the target:\n{stdout}"
     );
 }
+
+#[test]
+fn the_daemon_runs_a_plugin_with_c() {
+    let plugin = example("opensnoop");
+    let daemon = Daemon::start(
+        "plugin-daemon-c",
+        "[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\n",
+    );
+    let missing = unique_path("plugin-daemon-c");
+    let child = Command::new(common::bin())
+        .arg("--connect")
+        .arg(&daemon.socket)
+        .arg("run")
+        .arg(plugin)
+        .args(["-c", &format!("cat {missing}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // No signal: the command's exit ends the run.
+    let out = wait_output(child, Duration::from_secs(60));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let row = stdout
+        .lines()
+        .find(|l| l.ends_with(&missing))
+        .unwrap_or_else(|| panic!("the command's open is missing:\n{stdout}\n{stderr}"));
+    assert!(row.contains(" cat ") && row.contains(" -2 "), "{row}");
+    assert!(
+        stdout.lines().skip(1).all(|l| l.contains(" cat ")),
+        "-c scopes to the command:\n{stdout}"
+    );
+}

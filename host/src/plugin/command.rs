@@ -62,7 +62,7 @@ pub struct RunArgs {
 
     /// Run the plugin through the wasmtap daemon listening on this socket
     /// (the daemon's policy applies to its probes and imports).
-    #[arg(long, value_name = "SOCKET", conflicts_with = "command")]
+    #[arg(long, value_name = "SOCKET")]
     pub connect: Option<PathBuf>,
 
     /// With --connect: print the daemon's messages as JSON lines.
@@ -142,7 +142,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         verbose: args.verbose,
         handler_budget: Duration::from_millis(args.handler_budget_ms.max(1)),
         memory_limit: args.memory_mib.max(1) << 20,
-        target,
+        target: target.map(|t| t as Arc<dyn crate::target::Gate>),
         target_pid: args.target_pid,
         ..SessionOptions::default()
     };
@@ -177,18 +177,17 @@ fn connect(
     } else {
         client::Display::Text
     };
-    let code = client::run(
-        socket,
-        RunRequest {
-            file_name: name,
-            source: String::new(),
-            args: Vec::new(),
-            target_pid: args.target_pid,
-            verbose: args.verbose,
-            string_capture: None,
-            plugin: Some(wasm),
-        },
-        display,
-    )?;
+    let mut request = RunRequest {
+        file_name: name,
+        target_pid: args.target_pid,
+        verbose: args.verbose,
+        plugin: Some(wasm),
+        ..RunRequest::default()
+    };
+    let target = match &args.command {
+        Some(command) => Some(client::hold_command(&mut request, command)?),
+        None => None,
+    };
+    let code = client::run(socket, request, display, target.as_ref())?;
     Ok(ExitCode::from(code))
 }
