@@ -1,6 +1,7 @@
 //! Turns a plugin's manifest into what the session runs: each probe point
-//! resolved (syscalls, timers, `begin`/`end` by the compiler's resolution
-//! pass against the catalog; tracepoints and perf sampling here), checked
+//! resolved (syscalls, timers, `begin`/`end`, `process(..)` functions and
+//! USDT marks by the compiler's resolution pass against the catalog;
+//! tracepoints and perf sampling here), checked
 //! against the policy's restrictions, and each capture list turned into a
 //! capture plan laid out by the ABI's rule.
 
