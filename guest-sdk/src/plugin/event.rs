@@ -182,9 +182,11 @@ impl<'a> Event<'a> {
     /// process exits (stap's `ubacktrace()`). With a `UserRegs` capture the
     /// host unwinds it with DWARF CFI, which gives every frame of code
     /// built without frame pointers; else it takes the `UserStack`
-    /// capture's frame-pointer addresses. `pid` is the process whose
-    /// binaries name the frames (capture `Pid` and pass [`Event::pid`]).
-    pub fn ustack(&self, pid: u32) -> Stack {
+    /// capture's frame-pointer addresses. The frames are named from the
+    /// binaries of the event's process, so the probe must capture `Pid`
+    /// too.
+    pub fn ustack(&self) -> Stack {
+        let pid = self.pid();
         let caps = self.spec.captures;
         if caps.iter().any(|c| matches!(c, Capture::UserRegs { .. })) {
             let (b, _) = self.slot(|c| matches!(c, Capture::UserRegs { .. }), "UserRegs");

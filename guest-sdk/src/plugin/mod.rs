@@ -34,6 +34,8 @@
 //! host reads it, checks it (and the module's imports) against the policy,
 //! and turns each probe into a capture plan. Records are laid out by
 //! [`wasmtap_abi::plugin::offset_of`], which [`Event`] uses to read them.
+//! Stacks are unwound and symbolized by the host ([`stack`]); [`target`]
+//! is the `-x`/`-c` process.
 //! See `docs/plugins.md` for the whole guide.
 
 mod event;

@@ -47,7 +47,7 @@ impl Plugin for Profile {
         let pid = e.pid();
         // Unwound now, while the process runs: the host pins each frame
         // to its binary so `end` can name it after the process exits.
-        let user = e.ustack(pid);
+        let user = e.ustack();
         let kernel = e.kstack();
         self.stacks.add((pid, kernel.as_str(), user.as_str()), 1);
         self.samples += 1;
