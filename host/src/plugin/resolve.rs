@@ -635,6 +635,36 @@ mod tests {
     }
 
     #[test]
+    fn kernel_stacks_are_refused_where_the_policy_denies_backtraces() {
+        use wasmtap_compiler::passes::restrict::Rule;
+        let probes = [ManifestProbe {
+            point: "syscall.openat",
+            captures: vec![Capture::KernelStack { frames: 8 }],
+        }];
+        let source = source_of(&probes);
+        let catalog = StaticCatalog::x86_64((6, 18, 0));
+        let restrictions = Restrictions {
+            deny_builtins: vec![Rule::new("backtrace", "policy.toml: level \"user\"")],
+            ..Restrictions::default()
+        };
+        let mut no_tracefs = || Err("no tracefs in unit tests".to_string());
+        let errors = resolve(
+            &probes,
+            &source,
+            &catalog,
+            Some(&restrictions),
+            &mut no_tracefs,
+        )
+        .unwrap_err();
+        let text = wasmtap_compiler::diagnostics::render(&errors, "test (manifest)", &source);
+        assert!(
+            text.contains("the policy does not allow kernel stacks")
+                && text.contains("level \"user\""),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn perf_points_are_resolved_by_the_host() {
         let probes = [ManifestProbe {
             point: "perf.sw.cpu_clock.sample(1000000)",
