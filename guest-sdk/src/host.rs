@@ -20,6 +20,8 @@ mod imp {
         fn host_now_ns(clock: i32) -> i64;
         #[link_name = "random"]
         fn host_random() -> i64;
+        #[link_name = "target"]
+        fn host_target() -> i64;
     }
 
     /// Hands output bytes to the host.
@@ -44,6 +46,12 @@ mod imp {
     pub fn random() -> i64 {
         // SAFETY: a plain value call.
         unsafe { host_random() }
+    }
+
+    /// The `-x`/`-c` process, 0 when none.
+    pub fn target() -> i64 {
+        // SAFETY: a plain value call.
+        unsafe { host_target() }
     }
 }
 
@@ -77,6 +85,11 @@ mod imp {
     /// A fixed sequence is good enough for tests.
     pub fn random() -> i64 {
         0x2545_f491_4f6c_dd1d
+    }
+
+    /// No target natively.
+    pub fn target() -> i64 {
+        0
     }
 
     /// Returns and clears what this thread wrote through `write`.

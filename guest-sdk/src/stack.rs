@@ -22,22 +22,7 @@ const INITIAL_CAPACITY: usize = 2048;
 /// builder) and the result is empty; otherwise the text is the result,
 /// truncated like any string to MAXSTRINGLEN.
 pub fn stack_op(rt: &mut Runtime, op: i32, pid: i64, value: i64, input: Str) -> Str {
-    let mut buf: Vec<u8> = Vec::with_capacity(INITIAL_CAPACITY);
-    let text = loop {
-        let needed = host::stack(
-            op & !PRINT,
-            pid,
-            value,
-            input.bytes(),
-            buf.spare_capacity_mut(),
-        );
-        if needed <= buf.capacity() {
-            // SAFETY: the host wrote `needed` bytes into the spare capacity.
-            unsafe { buf.set_len(needed) };
-            break buf;
-        }
-        buf.reserve(needed);
-    };
+    let text = stack_text(op & !PRINT, pid, value, input.bytes());
     // SAFETY: `text` lives until the end of this function, and fmt_lit
     // copies it before then.
     let text_str = unsafe { Str::from_raw(text.as_ptr(), text.len()) };
@@ -48,6 +33,22 @@ pub fn stack_op(rt: &mut Runtime, op: i32, pid: i64, value: i64, input: Str) -> 
     rt.fmt_begin();
     rt.fmt_lit(text_str);
     rt.fmt_end()
+}
+
+/// The text of stack op `op` (without [`PRINT`]) for process `pid` on
+/// `value` or `input`: one host call, retried once with the size the host
+/// asks for when the first guess is too small.
+pub(crate) fn stack_text(op: i32, pid: i64, value: i64, input: &[u8]) -> Vec<u8> {
+    let mut buf: Vec<u8> = Vec::with_capacity(INITIAL_CAPACITY);
+    loop {
+        let needed = host::stack(op, pid, value, input, buf.spare_capacity_mut());
+        if needed <= buf.capacity() {
+            // SAFETY: the host wrote `needed` bytes into the spare capacity.
+            unsafe { buf.set_len(needed) };
+            return buf;
+        }
+        buf.reserve(needed);
+    }
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -445,7 +445,7 @@ fn run_script(
         compile_only: args.pass == Some(4),
         handler_budget: std::time::Duration::from_millis(args.handler_budget_ms.max(1)),
         memory_limit: args.memory_mib.max(1) << 20,
-        target: target.clone(),
+        target: target.clone().map(|t| t as Arc<dyn wasmtap::target::Gate>),
         profile_hz: stacks.profile_hz,
         ..SessionOptions::default()
     };
@@ -479,18 +479,20 @@ fn connect(args: &Args, socket: &std::path::Path) -> anyhow::Result<ExitCode> {
     } else {
         client::Display::Text
     };
-    let code = client::run(
-        socket,
-        RunRequest {
-            file_name: request.file_name,
-            source: request.source,
-            args: request.script_args,
-            target_pid: args.target_pid,
-            verbose: args.verbose,
-            string_capture: Some(args.string_capture),
-            plugin: None,
-        },
-        display,
-    )?;
+    let mut run_request = RunRequest {
+        file_name: request.file_name,
+        source: request.source,
+        args: request.script_args,
+        target_pid: args.target_pid,
+        verbose: args.verbose,
+        string_capture: Some(args.string_capture),
+        ..RunRequest::default()
+    };
+    // `-c`: the command runs here, as this user, never as the daemon's.
+    let target = match &args.command_line {
+        Some(command) => Some(client::hold_command(&mut run_request, command)?),
+        None => None,
+    };
+    let code = client::run(socket, run_request, display, target.as_ref())?;
     Ok(ExitCode::from(code))
 }

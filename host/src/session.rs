@@ -30,7 +30,7 @@ use crate::{
     kernel::{self, Attach, KernelError, KernelOptions, KernelProbe, KernelSession, PerfCounter},
     sandbox::{self, RunError, Sandbox, SandboxConfig, ScriptInstance},
     signals,
-    target::Target,
+    target::Gate,
 };
 
 /// How to run a script.
@@ -58,7 +58,14 @@ pub struct SessionOptions {
     pub batch_bytes: usize,
     /// `-c CMD`: released once the probes are attached; the run ends when
     /// it exits.
-    pub target: Option<Arc<Target>>,
+    pub target: Option<Arc<dyn Gate>>,
+    /// `-x PID` (or a daemon client's `-c` command): what a plugin's
+    /// `target()` returns when there is no `target`. Scripts have it
+    /// compiled in instead.
+    pub target_pid: Option<u32>,
+    /// Whether the sandbox names kernel addresses (see
+    /// [`SandboxConfig::kernel_symbols`]). Default true.
+    pub kernel_symbols: bool,
     /// Samples per second of `timer.profile` on each CPU. Default 100.
     pub profile_hz: u32,
     /// Where run-time errors and warnings go: stderr, or the tenant's
@@ -139,6 +146,8 @@ impl Default for SessionOptions {
             drain_interval: Duration::from_millis(5),
             batch_bytes: 256 << 10,
             target: None,
+            target_pid: None,
+            kernel_symbols: true,
             profile_hz: 100,
             diagnostics: DiagnosticSink::default(),
             stop: None,
@@ -221,6 +230,13 @@ fn run_program(
     let sandbox = Sandbox::new(SandboxConfig {
         memory_limit: options.memory_limit,
         deadline: options.handler_budget,
+        target_pid: options
+            .target
+            .as_ref()
+            .map(|t| t.pid())
+            .or(options.target_pid)
+            .unwrap_or(0),
+        kernel_symbols: options.kernel_symbols,
         ..SandboxConfig::default()
     })?;
     let module = sandbox.compile_script(&bundle.wasm)?;

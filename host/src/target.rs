@@ -17,6 +17,19 @@ use std::{
     sync::Mutex,
 };
 
+/// What a run needs of its `-c` command: its pid, a way to let it run once
+/// the probes are attached, and whether it has exited. The command may be
+/// local ([`Target`]) or held by a daemon's client (the daemon's gate sends
+/// the client an `attached` message instead).
+pub trait Gate: std::fmt::Debug + Send + Sync {
+    /// The process id: `target()`.
+    fn pid(&self) -> u32;
+    /// Lets the command run. Idempotent.
+    fn release(&self);
+    /// Whether the command has exited (the run ends then).
+    fn exited(&self) -> bool;
+}
+
 /// The started, held command.
 #[derive(Debug)]
 pub struct Target {
@@ -91,6 +104,20 @@ impl Target {
             .lock()
             .map(|mut c| !matches!(c.try_wait(), Ok(None)))
             .unwrap_or(true)
+    }
+}
+
+impl Gate for Target {
+    fn pid(&self) -> u32 {
+        Target::pid(self)
+    }
+
+    fn release(&self) {
+        Target::release(self);
+    }
+
+    fn exited(&self) -> bool {
+        Target::exited(self)
     }
 }
 

@@ -262,3 +262,68 @@ fn restart_delivers_everything_and_leaves_nothing_attached() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "back\n");
     again.stop();
 }
+
+/// `-c` through the daemon: the command runs as the client's user (never
+/// as the daemon's root), held until the probes are attached, and its exit
+/// ends the run with the `end` probes' output delivered.
+#[test]
+fn c_runs_the_command_as_the_client_user_and_ends_with_it() {
+    let alice = user(ALICE);
+    let daemon = Daemon::start("daemon-c", USER_POLICY);
+    let script = r#"probe syscall.openat { if (pid() == target()) printf("%d %s\n", uid(), user_string($filename)) } probe end { printf("END\n") }"#;
+    let out = wait_output(
+        daemon
+            .client(Some(alice), &["-c", "id -u", "-e", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(60),
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let lines: Vec<&str> = stdout.lines().collect();
+    // `id -u` printed the client's uid: it ran as alice.
+    assert!(lines.contains(&alice.to_string().as_str()), "{stdout}");
+    // Its opens were traced from its first one: held until attached.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{alice} ")) && l.contains("ld.so")),
+        "{stdout}"
+    );
+    assert_eq!(lines.last(), Some(&"END"), "{stdout}");
+}
+
+/// A `user`-level tenant may target only its own processes, with `-x` as
+/// with `-c`.
+#[test]
+fn x_of_another_users_process_is_refused() {
+    let alice = user(ALICE);
+    let daemon = Daemon::start("daemon-x", USER_POLICY);
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    let out = wait_output(
+        daemon
+            .client(Some(alice), &["-x", &pid, "-e", "probe begin { exit() }"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(60),
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("process {pid} does not belong to user {alice}"))
+            && stderr.contains("nothing was attached"),
+        "{stderr}"
+    );
+}

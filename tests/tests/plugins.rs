@@ -176,33 +176,144 @@ fn syslatency_prints_a_log_histogram() {
     assert_eq!(counted, reads, "the histogram counts every read:\n{stdout}");
 }
 
+/// A CPU-bound program with a known call chain main -> a -> b -> hot
+/// (`noipa` keeps each a real call); runs for argv[1] seconds.
+const CPU_BOUND: &str = r#"
+#include <stdlib.h>
+#include <time.h>
+volatile unsigned long sink;
+__attribute__((noipa)) unsigned long hot(unsigned long n) {
+    unsigned long x = 0;
+    for (unsigned long i = 0; i < n; i++) x += (i * i) ^ (x >> 3);
+    return x;
+}
+__attribute__((noipa)) unsigned long b(unsigned long n) { unsigned long r = hot(n); sink += r; return r + 1; }
+__attribute__((noipa)) unsigned long a(unsigned long n) { unsigned long r = b(n); sink += r; return r + 2; }
+int main(int argc, char **argv) {
+    time_t end = time(NULL) + (argc > 1 ? atoi(argv[1]) : 10);
+    while (time(NULL) < end) sink += a(1000000);
+    return 0;
+}
+"#;
+
+/// Compiles C `source` with gcc and `flags` into a fresh directory;
+/// returns the executable.
+fn gcc(name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let dir = PathBuf::from(unique_path(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, source).unwrap();
+    let exe = dir.join(name);
+    let out = Command::new("gcc")
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&c)
+        .output()
+        .expect("run gcc (scripts/setup installs it)");
+    assert!(out.status.success(), "gcc: {}", text(&out.stderr));
+    exe
+}
+
 #[test]
-fn profile_prints_folded_stacks() {
+fn profile_prints_the_top_stacks_symbolized_and_a_flame_graph() {
     let plugin = example("profile");
+    // No frame pointers: the plugin's UserRegs capture is unwound by the
+    // host with DWARF CFI, as a script's ubacktrace() is.
+    let exe = gcc("plugin-cpu", CPU_BOUND, &["-O2", "-fomit-frame-pointer"]);
+    let svg = exe.with_file_name("profile.svg");
+    let command = format!("{} 2", exe.display());
     let out = wasmtap_run(&[
         plugin.to_str().unwrap(),
         "-c",
-        "dd if=/dev/zero of=/dev/null bs=1 count=1000000",
+        &command,
+        "--flamegraph",
+        svg.to_str().unwrap(),
     ]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{}: {stderr}", out.status);
-    let stacks: Vec<(&str, u64)> = stdout
+    assert!(stdout.contains("most frequent:"), "{stdout}");
+    // The most frequent stack comes first, innermost frame first, named:
+    // hot, then its callers up to main, all in the program.
+    let first: Vec<&str> = stdout
         .lines()
-        .map(|l| {
-            let (stack, count) = l.rsplit_once(' ').expect("`stack count`");
-            (stack, count.parse().expect("a count"))
+        .skip_while(|l| !l.starts_with(" 0x"))
+        .take_while(|l| l.starts_with(" 0x"))
+        .collect();
+    let names: Vec<&str> = first
+        .iter()
+        .filter_map(|l| {
+            let (_, symbol) = l.split_once(" : ")?;
+            Some(&symbol[..symbol.find("+0x")?])
         })
         .collect();
-    assert!(!stacks.is_empty(), "no samples:\n{stdout}");
-    for (stack, _) in &stacks {
-        let mut frames = stack.split(';');
-        assert_eq!(frames.next(), Some("dd"), "only the -c command: {stack}");
-        assert!(frames.all(|f| f.starts_with("0x")), "{stack}");
-    }
+    assert_eq!(names[..4], ["hot", "b", "a", "main"], "{stdout}");
     assert!(
-        stacks.windows(2).all(|w| w[0].1 >= w[1].1),
-        "most frequent first:\n{stdout}"
+        first[0].ends_with(&format!("[{}]", exe.display())),
+        "{stdout}"
     );
+    let counts: Vec<u64> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix('\t')?.parse().ok())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{stdout}");
+    assert!(counts.iter().sum::<u64>() > 50, "2 s at 99 Hz:\n{stdout}");
+    let drawn = std::fs::read_to_string(&svg).expect("the flame graph");
+    assert!(
+        drawn.starts_with("<?xml") && drawn.contains("<svg"),
+        "{drawn}"
+    );
+    for function in ["hot", "main"] {
+        assert!(
+            drawn.contains(&format!("<title>{function} (")),
+            "{function} in the SVG"
+        );
+    }
+
+    // The same report, folded for other flame graph tools.
+    let out = wasmtap_run(&[
+        plugin.to_str().unwrap(),
+        "-c",
+        &command,
+        "--output",
+        "folded",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.lines().any(|l| l.contains("main;a;b;hot ")),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(exe.parent().unwrap());
+}
+
+#[test]
+fn ucalls_reads_function_and_usdt_arguments() {
+    let plugin = example("ucalls");
+    let src = root().join("tests/tests/uprobes/demo.c");
+    let exe = gcc(
+        "plugin-demo",
+        &std::fs::read_to_string(src).unwrap(),
+        &["-O1", "-g"],
+    );
+    let out = wasmtap_run(&[plugin.to_str().unwrap(), "-c", exe.to_str().unwrap()]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let pid = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tracing pid "))
+        .unwrap_or_else(|| panic!("target() in begin:\n{stdout}"));
+    assert_ne!(pid, "0", "target() is the -c command");
+    let count = |line: &str| stdout.lines().filter(|l| *l == line).count();
+    assert_eq!(count(&format!("add(3, 4) in pid {pid}")), 3, "{stdout}");
+    assert_eq!(count("add returned 7"), 3, "{stdout}");
+    for i in 1..=3 {
+        assert_eq!(count(&format!("tick {i} {}", i * 10)), 1, "{stdout}");
+    }
+    // A string argument is read from user memory; its page may not be
+    // faulted in yet at the first call, never at the last.
+    assert!(stdout.contains("scale(-5, 2, \"hi\")"), "{stdout}");
+    let _ = std::fs::remove_dir_all(exe.parent().unwrap());
 }
 
 #[test]
@@ -409,5 +520,39 @@ fn the_daemon_runs_a_plugin_on_the_target_process() {
     assert!(
         !stdout.contains(&other),
         "-x scopes to the target:\n{stdout}"
+    );
+}
+
+#[test]
+fn the_daemon_runs_a_plugin_with_c() {
+    let plugin = example("opensnoop");
+    let daemon = Daemon::start(
+        "plugin-daemon-c",
+        "[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\n",
+    );
+    let missing = unique_path("plugin-daemon-c");
+    let child = Command::new(common::bin())
+        .arg("--connect")
+        .arg(&daemon.socket)
+        .arg("run")
+        .arg(plugin)
+        .args(["-c", &format!("cat {missing}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // No signal: the command's exit ends the run.
+    let out = wait_output(child, Duration::from_secs(60));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{}: {stderr}", out.status);
+    let row = stdout
+        .lines()
+        .find(|l| l.ends_with(&missing))
+        .unwrap_or_else(|| panic!("the command's open is missing:\n{stdout}\n{stderr}"));
+    assert!(row.contains(" cat ") && row.contains(" -2 "), "{row}");
+    assert!(
+        stdout.lines().skip(1).all(|l| l.contains(" cat ")),
+        "-c scopes to the command:\n{stdout}"
     );
 }

@@ -29,6 +29,15 @@ pub struct Restrictions {
     pub deny_builtins: Vec<Rule>,
 }
 
+impl Restrictions {
+    /// The rule denying builtin `name`, if one does: plugins have no
+    /// builtin calls, so the host asks this of what their captures reveal
+    /// (kernel stacks are `backtrace()`'s).
+    pub fn denies_builtin(&self, name: &str) -> Option<&Rule> {
+        self.deny_builtins.iter().find(|r| r.matches(name))
+    }
+}
+
 /// One pattern and where it came from, so a refusal can name the rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {

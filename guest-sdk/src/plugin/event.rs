@@ -5,7 +5,10 @@
 use wasmtap_abi::plugin::{Capture, ProbeSpec, offset_of};
 use wasmtap_abi::{COMM_LEN, STACK_HEADER_LEN, STR_STATUS_LEN};
 
+use wasmtap_abi::wasm::stack as wasm_stack;
+
 use super::ProbeId;
+use super::stack::{Space, Stack};
 
 /// One record of a kernel probe, as [`Plugin::event`](super::Plugin::event)
 /// sees it.
@@ -114,12 +117,16 @@ impl<'a> Event<'a> {
         self.u64_of(|c| *c == Capture::SyscallNr, "SyscallNr") as u32
     }
 
-    /// Syscall argument `n` (capture `Arg(n)`).
+    /// Argument `n`, counted from 0 (capture `Arg(n)`): a syscall's, a
+    /// function's (`process(..).function(..)`, the System V argument
+    /// registers) or a USDT mark's (the whole register its note names:
+    /// narrow it to the argument's C type).
     pub fn arg(&self, n: u8) -> u64 {
         self.u64_of(|c| *c == Capture::Arg(n), "Arg")
     }
 
-    /// The syscall's return value (capture `RetVal`).
+    /// The return value (capture `RetVal`) of a syscall or a function
+    /// (`.return` probes).
     pub fn retval(&self) -> i64 {
         self.u64_of(|c| *c == Capture::RetVal, "RetVal") as i64
     }
@@ -169,6 +176,35 @@ impl<'a> Event<'a> {
     pub fn kernel_stack(&self) -> StackIter<'a> {
         let (b, _) = self.slot(|c| matches!(c, Capture::KernelStack { .. }), "KernelStack");
         stack(b)
+    }
+
+    /// The user stack as a [`Stack`] the host can name, now and after the
+    /// process exits (stap's `ubacktrace()`). With a `UserRegs` capture the
+    /// host unwinds it with DWARF CFI, which gives every frame of code
+    /// built without frame pointers; else it takes the `UserStack`
+    /// capture's frame-pointer addresses. The frames are named from the
+    /// binaries of the event's process, so the probe must capture `Pid`
+    /// too.
+    pub fn ustack(&self) -> Stack {
+        let pid = self.pid();
+        let caps = self.spec.captures;
+        if caps.iter().any(|c| matches!(c, Capture::UserRegs { .. })) {
+            let (b, _) = self.slot(|c| matches!(c, Capture::UserRegs { .. }), "UserRegs");
+            return Stack::from_host(Space::User, pid, wasm_stack::USER_UNWIND, b);
+        }
+        let mut value = alloc::string::String::new();
+        for (i, pc) in self.user_stack().enumerate() {
+            use core::fmt::Write as _;
+            let _ = write!(value, "{}{pc:#x}", if i > 0 { " " } else { "" });
+        }
+        Stack::from_host(Space::User, pid, wasm_stack::USER_PIN, value.as_bytes())
+    }
+
+    /// The kernel stack as a [`Stack`] (stap's `backtrace()`), from the
+    /// `KernelStack` capture.
+    pub fn kstack(&self) -> Stack {
+        let (b, _) = self.slot(|c| matches!(c, Capture::KernelStack { .. }), "KernelStack");
+        Stack::from_host(Space::Kernel, 0, wasm_stack::KERNEL_STACK, b)
     }
 
     /// A numeric tracepoint field (capture `Field { name, size }`),

@@ -34,6 +34,8 @@
 //! host reads it, checks it (and the module's imports) against the policy,
 //! and turns each probe into a capture plan. Records are laid out by
 //! [`wasmtap_abi::plugin::offset_of`], which [`Event`] uses to read them.
+//! Stacks are unwound and symbolized by the host ([`stack`]); [`target`]
+//! is the `-x`/`-c` process.
 //! See `docs/plugins.md` for the whole guide.
 
 mod event;
@@ -41,10 +43,12 @@ mod maps;
 mod output;
 #[doc(hidden)]
 pub mod rt;
+pub mod stack;
 
 pub use event::{Argv, Event};
 pub use maps::{Entry, Key, KeyPart, LongMap, StatsMap, StrMap};
 pub use output::Out;
+pub use stack::{Frame, Space, Stack, Symbol, ksym, usym};
 pub use wasmtap_abi::plugin::{Capture, ProbeSpec};
 
 /// Identifies a probe of the manifest: its index in [`Plugin::PROBES`],
@@ -90,6 +94,13 @@ pub fn error(msg: &str) -> ! {
 /// Nanoseconds of the realtime clock (stap's `gettimeofday_ns`).
 pub fn now_ns() -> i64 {
     crate::host::now_ns(0)
+}
+
+/// The process of interest, like stap's `target()`: the pid given with
+/// `-x`, or the pid of the `-c` command; 0 when there is none. Every
+/// kernel probe is already filtered to it in the kernel when set.
+pub fn target() -> u32 {
+    crate::host::target() as u32
 }
 
 /// Declares a plugin's probes: a `PROBES` constant (the manifest) and one

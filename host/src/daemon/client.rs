@@ -1,7 +1,9 @@
 //! `wasmtap --connect PATH ...`: run a script through a daemon without
 //! root, with the local CLI's experience: output on stdout, diagnostics on
 //! stderr, Ctrl-C ends the run (its `end` probes still print), the exit code
-//! is the script's.
+//! is the script's. With `-c` the command runs here, as the user (see
+//! [`super::target`]): held until the daemon says the probes are attached,
+//! and its exit ends the run.
 
 use std::{
     io::{self, BufReader, Write},
@@ -13,7 +15,7 @@ use std::{
 use anyhow::Context as _;
 
 use super::protocol::{self, ClientMessage, RunRequest, ServerMessage};
-use crate::signals;
+use crate::{signals, target::Target};
 
 /// How the client shows the daemon's stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,10 +27,17 @@ pub enum Display {
 }
 
 /// Runs `request` on the daemon at `socket`; returns the script's exit code.
+/// `target` is the `-c` command, started (held) by the caller: released on
+/// the daemon's `attached`, and its exit stops the run.
 ///
 /// # Errors
 /// No daemon at `socket`, or the connection broke before the run ended.
-pub fn run(socket: &Path, request: RunRequest, display: Display) -> anyhow::Result<u8> {
+pub fn run(
+    socket: &Path,
+    request: RunRequest,
+    display: Display,
+    target: Option<&Target>,
+) -> anyhow::Result<u8> {
     let stream = connect(socket)?;
     protocol::send(&mut &stream, &ClientMessage::Run(request))?;
     signals::install();
@@ -37,7 +46,8 @@ pub fn run(socket: &Path, request: RunRequest, display: Display) -> anyhow::Resu
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut stop_sent = false;
     loop {
-        if signals::stop_requested() && !stop_sent {
+        let target_done = target.is_some_and(Target::exited);
+        if (signals::stop_requested() || target_done) && !stop_sent {
             protocol::send(&mut &stream, &ClientMessage::Stop)?;
             stop_sent = true;
         }
@@ -54,6 +64,11 @@ pub fn run(socket: &Path, request: RunRequest, display: Display) -> anyhow::Resu
             }
             Err(e) => return Err(e).context("reading from the daemon"),
         };
+        if message == ServerMessage::Attached
+            && let Some(target) = target
+        {
+            target.release();
+        }
         if display == Display::Json {
             println!("{}", serde_json::to_string(&message)?);
             if let ServerMessage::Exit { code, .. } = message {
@@ -68,10 +83,29 @@ pub fn run(socket: &Path, request: RunRequest, display: Display) -> anyhow::Resu
                 out.flush()?;
             }
             ServerMessage::Err { data } => eprint!("{data}"),
-            ServerMessage::Stats { .. } => {}
+            ServerMessage::Stats { .. } | ServerMessage::Attached => {}
             ServerMessage::Exit { code, .. } => return Ok(code),
         }
     }
+}
+
+/// `-c CMD` through the daemon: starts `command` here, as the user, held
+/// before exec, and makes `request` name it as its held target.
+///
+/// # Errors
+/// The command cannot be started.
+pub fn hold_command(request: &mut RunRequest, command: &str) -> anyhow::Result<Target> {
+    let target = Target::start(command).with_context(|| format!("cannot start '{command}'"))?;
+    request.target_pid = Some(target.pid());
+    request.held_target = true;
+    // Resolved here, with the user's PATH and working directory.
+    request.target_executable = command
+        .split_whitespace()
+        .next()
+        .and_then(|name| crate::elf::resolve_path(name).ok())
+        .and_then(|path| std::fs::canonicalize(path).ok())
+        .map(|path| path.display().to_string());
+    Ok(target)
 }
 
 /// Prints the counters of the tenants this user may see, as JSON.

@@ -27,9 +27,20 @@ pub struct RunRequest {
     /// `$1`, `@1`...
     #[serde(default)]
     pub args: Vec<String>,
-    /// `-x PID`.
+    /// `-x PID`, or with `held_target` the pid of the client's `-c`
+    /// command. A `user`-level tenant may name only its own processes.
     #[serde(default)]
     pub target_pid: Option<u32>,
+    /// `-c CMD`: `target_pid` is a command the client started as itself
+    /// and holds before exec; it must be the tenant's own, the daemon
+    /// answers [`ServerMessage::Attached`] once the probes are attached,
+    /// and the client sends `stop` when the command exits.
+    #[serde(default)]
+    pub held_target: bool,
+    /// The program the `-c` command runs (absolute path): what
+    /// `process.function(..)` without a path probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_executable: Option<String>,
     /// `-v`: the daemon reports phases ("attached; running").
     #[serde(default)]
     pub verbose: u8,
@@ -50,6 +61,9 @@ pub enum ServerMessage {
     Out { data: String },
     /// Diagnostics, errors and warnings (stap's stderr).
     Err { data: String },
+    /// The probes are attached: the client lets its held `-c` command
+    /// run.
+    Attached,
     /// Answer to [`ClientMessage::Stats`].
     Stats { tenants: Vec<serde_json::Value> },
     /// The run ended; the connection closes after this.

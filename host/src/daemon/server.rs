@@ -28,7 +28,10 @@ use std::{
 use anyhow::Context as _;
 use wasmtap_compiler::{CompileOptions, diagnostics};
 
-use super::protocol::{self, ClientMessage, RunRequest, ServerMessage};
+use super::{
+    protocol::{self, ClientMessage, RunRequest, ServerMessage},
+    target::{ClientGate, check_owner},
+};
 use crate::{
     catalog::LiveCatalog,
     output::RateLimited,
@@ -170,7 +173,8 @@ fn run_tenant(
 ) -> anyhow::Result<()> {
     let counters = Arc::new(RunCounters::default());
     let errors = DiagnosticSink::to(Box::new(Framed::err(writer)));
-    let (bundle, plugin_probes) = match compile(&request, tenant) {
+    let compiled = check_target(&request, peer, tenant).and_then(|()| compile(&request, tenant));
+    let (bundle, plugin_probes) = match compiled {
         Ok(compiled) => compiled,
         Err(message) => {
             errors.line(message.trim_end());
@@ -218,6 +222,14 @@ fn run_tenant(
         handler_budget: tenant.limits.handler_budget,
         memory_limit: tenant.limits.memory_bytes,
         diagnostics: errors.clone(),
+        target: match request.target_pid {
+            Some(pid) if request.held_target => {
+                Some(Arc::new(ClientGate::new(pid, writer)) as Arc<dyn crate::target::Gate>)
+            }
+            _ => None,
+        },
+        target_pid: request.target_pid,
+        kernel_symbols: tenant.restrictions.denies_builtin("symname").is_none(),
         stop: Some(Arc::clone(&stop)),
         counters: Arc::clone(&counters),
         ..SessionOptions::default()
@@ -254,6 +266,24 @@ fn run_tenant(
     Ok(())
 }
 
+/// Refuses a target the tenant may not trace: a held `-c` command must be
+/// the peer's own process (its client started it), and so must a `-x`
+/// process of a tenant scoped to its own processes.
+fn check_target(request: &RunRequest, peer: &Peer, tenant: &TenantPolicy) -> Result<(), String> {
+    let Some(pid) = request.target_pid else {
+        return Ok(());
+    };
+    let owner = if request.held_target {
+        Some(peer.uid)
+    } else {
+        tenant.scope_uid
+    };
+    match owner {
+        Some(uid) => check_owner(pid, uid).map_err(|e| format!("ERROR: {e}")),
+        None => Ok(()),
+    }
+}
+
 /// The kernel probes of a plugin, which the host resolved itself; `None`
 /// for a script.
 type PluginProbes = Option<Vec<crate::kernel::KernelProbe>>;
@@ -270,6 +300,7 @@ fn compile(
             &request.file_name,
             tenant,
             request.target_pid,
+            request.target_executable.as_deref(),
         )
         .map_err(|e| match e.downcast_ref::<crate::plugin::PluginError>() {
             // Rendered diagnostics carry their own `Error:` lines.
@@ -280,7 +311,8 @@ fn compile(
     }
     let catalog = LiveCatalog::new()
         .map_err(|e| format!("ERROR: {e}"))?
-        .with_target(request.target_pid);
+        .with_target(request.target_pid)
+        .with_target_command(request.target_executable.as_deref());
     let options = CompileOptions {
         args: request.args.clone(),
         target_pid: request.target_pid,

@@ -12,7 +12,7 @@
 //!   with no parameters.
 
 mod dwarf;
-mod regs;
+pub mod regs;
 mod usdt;
 
 use std::{

@@ -88,7 +88,8 @@ const R11: u16 = 48;
 const R10: u16 = 56;
 const R9: u16 = 64;
 const R8: u16 = 72;
-const AX: u16 = 80;
+/// `pt_regs` offset of `rax`: a function's return value.
+pub const AX: u16 = 80;
 const CX: u16 = 88;
 const DX: u16 = 96;
 const SI: u16 = 104;

@@ -11,6 +11,7 @@ use crate::{
     catalog::LiveCatalog,
     sandbox::{Sandbox, SandboxConfig},
     session::{self, SessionOptions},
+    stacks::report::{OutputFormat, Report},
     target::Target,
 };
 
@@ -36,6 +37,17 @@ pub struct RunArgs {
     #[arg(short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// `text`: the output as the plugin prints it; `folded`: the stack
+    /// report in it (stack lines in stap's layout, each followed by a count
+    /// line) as folded stacks (`root;...;leaf count`).
+    #[arg(long = "output", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also draw the stack report in the output as an SVG flame graph into
+    /// FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "connect")]
+    pub flamegraph: Option<PathBuf>,
+
     /// Report each phase with its time.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -50,12 +62,21 @@ pub struct RunArgs {
 
     /// Run the plugin through the wasmtap daemon listening on this socket
     /// (the daemon's policy applies to its probes and imports).
-    #[arg(long, value_name = "SOCKET", conflicts_with = "command")]
+    #[arg(long, value_name = "SOCKET")]
     pub connect: Option<PathBuf>,
 
     /// With --connect: print the daemon's messages as JSON lines.
     #[arg(long, requires = "connect")]
     pub json: bool,
+}
+
+/// `--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// As printed.
+    Text,
+    /// Folded stacks.
+    Folded,
 }
 
 /// Runs `wasmtap run`.
@@ -71,7 +92,19 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let sandbox_config = SandboxConfig::default();
     let host_functions = Sandbox::new(sandbox_config)?.host_functions();
-    let catalog = LiveCatalog::new()?;
+    // `-c`: started now and held until the probes are attached (the
+    // session releases it, and ends the run when it exits); killed if the
+    // plugin is refused.
+    let target = match &args.command {
+        Some(command) => Some(Arc::new(
+            Target::start(command).with_context(|| format!("cannot start '{command}'"))?,
+        )),
+        None => None,
+    };
+    // `process.function(..)` without a path probes the target's program.
+    let catalog = LiveCatalog::new()?
+        .with_target(target.as_ref().map(|t| t.pid()).or(args.target_pid))
+        .with_target_command(args.command.as_deref());
     let loaded = super::load(
         wasm,
         &LoadOptions {
@@ -90,30 +123,43 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error.into()),
     };
-    // `-c`: started now and held until the probes are attached (the
-    // session releases it, and ends the run when it exits).
-    let target = match &args.command {
-        Some(command) => Some(Arc::new(
-            Target::start(command).with_context(|| format!("cannot start '{command}'"))?,
-        )),
-        None => None,
-    };
     if let Some(pid) = args.target_pid.or(target.as_ref().map(|t| t.pid())) {
         plugin.add_filter(
             Filter::new(FilterField::Pid, FilterCmp::Eq, u64::from(pid)),
             "target process",
         )?;
     }
-    let output = crate::output::open(args.output.as_deref(), 0)?;
+    let report = Report::new(
+        match args.format {
+            Format::Text => OutputFormat::Text,
+            Format::Folded => OutputFormat::Folded,
+        },
+        args.flamegraph.clone(),
+    );
+    let output = report.writer(crate::output::open(args.output.as_deref(), 0)?);
     let options = SessionOptions {
-        file_name: name,
+        file_name: name.clone(),
         verbose: args.verbose,
         handler_budget: Duration::from_millis(args.handler_budget_ms.max(1)),
         memory_limit: args.memory_mib.max(1) << 20,
-        target,
+        target: target.map(|t| t as Arc<dyn crate::target::Gate>),
+        target_pid: args.target_pid,
         ..SessionOptions::default()
     };
     let outcome = session::run_plugin(&plugin.bundle, &plugin.kernel_probes, output, &options)?;
+    drop(options);
+    if report.collects() {
+        let mut out: Box<dyn std::io::Write> = match &args.output {
+            Some(path) => Box::new(
+                fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("cannot reopen output file '{}'", path.display()))?,
+            ),
+            None => Box::new(std::io::stdout()),
+        };
+        report.finish(&mut out, &name)?;
+    }
     Ok(ExitCode::from(outcome.exit_code))
 }
 
@@ -131,18 +177,17 @@ fn connect(
     } else {
         client::Display::Text
     };
-    let code = client::run(
-        socket,
-        RunRequest {
-            file_name: name,
-            source: String::new(),
-            args: Vec::new(),
-            target_pid: args.target_pid,
-            verbose: args.verbose,
-            string_capture: None,
-            plugin: Some(wasm),
-        },
-        display,
-    )?;
+    let mut request = RunRequest {
+        file_name: name,
+        target_pid: args.target_pid,
+        verbose: args.verbose,
+        plugin: Some(wasm),
+        ..RunRequest::default()
+    };
+    let target = match &args.command {
+        Some(command) => Some(client::hold_command(&mut request, command)?),
+        None => None,
+    };
+    let code = client::run(socket, request, display, target.as_ref())?;
     Ok(ExitCode::from(code))
 }

@@ -129,7 +129,8 @@ fn read_manifest(bytes: &[u8]) -> Result<Vec<resolve::ManifestProbe<'_>>, Plugin
 }
 
 /// Loads a plugin for a daemon tenant: checked against the tenant's
-/// restrictions, scoped to its processes, and to `target_pid` if given.
+/// restrictions, scoped to its processes, and to `target_pid` if given
+/// (whose program is `target_executable` for a `-c` command).
 ///
 /// # Errors
 /// As [`load`], and anything that stops the host from checking it.
@@ -138,9 +139,12 @@ pub fn load_for_tenant(
     name: &str,
     tenant: &crate::policy::TenantPolicy,
     target_pid: Option<u32>,
+    target_executable: Option<&str>,
 ) -> anyhow::Result<Plugin> {
     let sandbox = crate::sandbox::Sandbox::new(crate::sandbox::SandboxConfig::default())?;
-    let catalog = crate::catalog::LiveCatalog::new()?;
+    let catalog = crate::catalog::LiveCatalog::new()?
+        .with_target(target_pid)
+        .with_target_command(target_executable);
     let mut plugin = load(
         wasm,
         &LoadOptions {

@@ -1,6 +1,7 @@
 //! Turns a plugin's manifest into what the session runs: each probe point
-//! resolved (syscalls, timers, `begin`/`end` by the compiler's resolution
-//! pass against the catalog; tracepoints and perf sampling here), checked
+//! resolved (syscalls, timers, `begin`/`end`, `process(..)` functions and
+//! USDT marks by the compiler's resolution pass against the catalog;
+//! tracepoints and perf sampling here), checked
 //! against the policy's restrictions, and each capture list turned into a
 //! capture plan laid out by the ABI's rule.
 
@@ -12,7 +13,7 @@ use wasmtap_abi::{
 };
 use wasmtap_compiler::{
     BundleProbe, CompileOptions,
-    catalog::Catalog,
+    catalog::{Catalog, UsdtArg, UsdtLocation},
     diagnostics::Diagnostic,
     passes::{
         resolve::{ProbeKind, ResolvedProbe, point_text},
@@ -22,7 +23,10 @@ use wasmtap_compiler::{
 };
 
 use super::tracefs::{self, Field};
-use crate::kernel::{Attach, KernelProbe, PerfCounter};
+use crate::{
+    elf::regs,
+    kernel::{Attach, KernelProbe, PerfCounter, UprobeLocation},
+};
 
 /// One probe as the manifest declares it.
 pub(super) struct ManifestProbe<'a> {
@@ -42,6 +46,19 @@ pub(super) fn source_of(probes: &[ManifestProbe<'_>]) -> String {
 /// The resolved probes: the bundle's list (by manifest index) and what the
 /// kernel attaches.
 pub(super) type Resolved = (Vec<BundleProbe>, Vec<KernelProbe>);
+
+/// Where a probe's argument captures (`Arg`, `UserStr`, `RetVal`) read.
+enum Args {
+    /// None: the probe has no arguments.
+    None,
+    /// A syscall's (its saved registers, syscall convention).
+    Syscall { ret: bool },
+    /// A user function's: the System V argument registers; `RetVal` in
+    /// `.return` probes.
+    Function { ret: bool },
+    /// A USDT mark's, as its note describes them.
+    Mark(Vec<UsdtArg>),
+}
 
 /// Where a point fires, for the points this module resolves itself.
 enum HostResolved {
@@ -171,9 +188,65 @@ pub(super) fn resolve(
                         Attach::SyscallEnter(nrs)
                     })
                 }
+                ProbeKind::UserFunction {
+                    path,
+                    file_offset,
+                    ret,
+                    ..
+                } => Some(uprobe(path, *file_offset, *ret)),
+                ProbeKind::UserMark {
+                    path, file_offset, ..
+                } => Some(uprobe(path, *file_offset, false)),
                 _ => None,
             },
         };
+        let args = match &first.kind {
+            ProbeKind::Syscall { ret, .. } => Args::Syscall { ret: *ret },
+            ProbeKind::UserFunction { ret, .. } => Args::Function { ret: *ret },
+            ProbeKind::UserMark { path, index, .. } => Args::Mark(
+                catalog
+                    .user_binary(path)
+                    .ok()
+                    .and_then(|binary| binary.marks.get(*index).map(|m| m.args.clone()))
+                    .unwrap_or_default(),
+            ),
+            _ => Args::None,
+        };
+        if expansions[index].len() > 1 && !matches!(args, Args::None | Args::Syscall { .. }) {
+            errors.push(
+                Diagnostic::error(
+                    format!(
+                        "'{}' matches {} functions or marks; a plugin probe attaches to one",
+                        point_text(point),
+                        expansions[index].len()
+                    ),
+                    point.span,
+                    "several matches",
+                )
+                .with_hint("name the function or mark exactly"),
+            );
+            continue;
+        }
+        if let Some(restrictions) = restrictions
+            && probe
+                .captures
+                .iter()
+                .any(|c| matches!(c, Capture::KernelStack { .. }))
+            && let Some(rule) = restrictions.denies_builtin("backtrace")
+        {
+            errors.push(
+                Diagnostic::error(
+                    format!(
+                        "the policy does not allow kernel stacks (probe '{}')",
+                        point_text(point)
+                    ),
+                    point.span,
+                    format!("denied by {} (`{}`)", rule.origin, rule.pattern),
+                )
+                .with_hint("drop the KernelStack capture, or ask the operator"),
+            );
+            continue;
+        }
         let plan = match &attach {
             None if probe.captures.is_empty() => None,
             None => {
@@ -216,7 +289,7 @@ pub(super) fn resolve(
                     }
                     _ => Vec::new(),
                 };
-                match plan_for(&probe.captures, attach, &fields) {
+                match plan_for(&probe.captures, attach, &args, &fields) {
                     Ok(plan) => {
                         kernel.push(KernelProbe {
                             id,
@@ -307,12 +380,56 @@ fn host_resolved(point: &ProbePoint) -> Result<Option<HostResolved>, Diagnostic>
     }))
 }
 
+/// A uprobe at `file_offset` of `path` (every process: a `-x`/`-c`
+/// target is a filter of the plan).
+fn uprobe(path: &str, file_offset: u64, ret: bool) -> Attach {
+    Attach::Uprobe {
+        path: path.into(),
+        location: UprobeLocation::FileOffset(file_offset),
+        pid: None,
+        ret,
+    }
+}
+
+/// The op reading argument `n` of a probe whose arguments are `args`.
+fn arg_op(args: &Args, n: u8, dst: u16) -> Result<PlanOp, String> {
+    let reg = |src: u16| {
+        let mut op = PlanOp::new(OpCode::Reg, dst);
+        op.src = src;
+        op
+    };
+    match args {
+        Args::Syscall { .. } => {
+            let mut op = PlanOp::new(OpCode::Arg, dst);
+            op.arg = n;
+            Ok(op)
+        }
+        Args::Function { .. } => Ok(reg(regs::ARGUMENT_REGISTERS[usize::from(n.min(5))])),
+        Args::Mark(marks) => match marks.get(usize::from(n)).map(|a| (a.location, &a.spec)) {
+            Some((UsdtLocation::Register(src), _)) => Ok(reg(src)),
+            Some((_, spec)) => Err(format!(
+                "USDT argument {n} (`{spec}`) is not in a register; plugins read register arguments only"
+            )),
+            None => Err(format!("the mark has {} argument(s)", marks.len())),
+        },
+        Args::None => Err("Arg is available on syscall and process probes only".into()),
+    }
+}
+
 /// The capture plan of one kernel probe: one op per capture, at the offset
 /// the ABI's layout rule gives.
-fn plan_for(captures: &[Capture<'_>], attach: &Attach, fields: &[Field]) -> Result<Plan, String> {
+fn plan_for(
+    captures: &[Capture<'_>],
+    attach: &Attach,
+    args: &Args,
+    fields: &[Field],
+) -> Result<Plan, String> {
     let record_len = layout(captures)?;
-    let syscall = matches!(attach, Attach::SyscallEnter(_) | Attach::SyscallExit(_));
-    let ret = matches!(attach, Attach::SyscallExit(_));
+    let syscall = matches!(args, Args::Syscall { .. });
+    let ret = matches!(
+        args,
+        Args::Syscall { ret: true } | Args::Function { ret: true }
+    );
     let tracepoint = matches!(attach, Attach::Tracepoint { .. });
     let mut plan = Plan {
         record_len: record_len as u16,
@@ -341,15 +458,16 @@ fn plan_for(captures: &[Capture<'_>], attach: &Attach, fields: &[Field]) -> Resu
                 only(syscall, "syscall probes")?;
                 op(OpCode::SyscallNr)
             }
-            Capture::Arg(arg) => {
-                only(syscall, "syscall probes")?;
-                PlanOp {
-                    arg,
-                    ..op(OpCode::Arg)
-                }
-            }
+            Capture::Arg(arg) => arg_op(args, arg, dst)?,
             Capture::UserStr { arg, max } => {
-                only(syscall, "syscall probes")?;
+                // The kernel reads the pointer from the syscall argument
+                // registers, which are a function's too, except the
+                // fourth (r10 for syscalls, rcx for functions).
+                let function = matches!(args, Args::Function { ret: false }) && arg != 3;
+                only(
+                    syscall || function,
+                    "syscall probes and function entries (not arg 3)",
+                )?;
                 PlanOp {
                     arg,
                     len: max,
@@ -366,9 +484,20 @@ fn plan_for(captures: &[Capture<'_>], attach: &Attach, fields: &[Field]) -> Resu
                 }
             }
             Capture::RetVal => {
-                only(ret, "syscall .return probes")?;
-                op(OpCode::RetVal)
+                only(ret, ".return probes")?;
+                if syscall {
+                    op(OpCode::RetVal)
+                } else {
+                    PlanOp {
+                        src: regs::AX,
+                        ..op(OpCode::Reg)
+                    }
+                }
             }
+            Capture::UserRegs { bytes } => PlanOp {
+                len: bytes,
+                ..op(OpCode::UserRegsStack)
+            },
             Capture::UserStack { frames } => PlanOp {
                 len: frames * 8,
                 ..op(OpCode::UserStack)
@@ -491,7 +620,7 @@ mod tests {
         }];
         let error = run(&probes).unwrap_err();
         assert!(
-            error.contains("RetVal is available on syscall .return probes only"),
+            error.contains("RetVal is available on .return probes only"),
             "{error}"
         );
         let probes = [ManifestProbe {
@@ -502,6 +631,36 @@ mod tests {
         assert!(
             error.contains("runs in the host and captures nothing"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn kernel_stacks_are_refused_where_the_policy_denies_backtraces() {
+        use wasmtap_compiler::passes::restrict::Rule;
+        let probes = [ManifestProbe {
+            point: "syscall.openat",
+            captures: vec![Capture::KernelStack { frames: 8 }],
+        }];
+        let source = source_of(&probes);
+        let catalog = StaticCatalog::x86_64((6, 18, 0));
+        let restrictions = Restrictions {
+            deny_builtins: vec![Rule::new("backtrace", "policy.toml: level \"user\"")],
+            ..Restrictions::default()
+        };
+        let mut no_tracefs = || Err("no tracefs in unit tests".to_string());
+        let errors = resolve(
+            &probes,
+            &source,
+            &catalog,
+            Some(&restrictions),
+            &mut no_tracefs,
+        )
+        .unwrap_err();
+        let text = wasmtap_compiler::diagnostics::render(&errors, "test (manifest)", &source);
+        assert!(
+            text.contains("the policy does not allow kernel stacks")
+                && text.contains("level \"user\""),
+            "{text}"
         );
     }
 

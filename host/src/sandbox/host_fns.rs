@@ -4,7 +4,9 @@
 use std::io::Write;
 
 use wasmtap_abi::wasm::{
-    HOST_ERROR, HOST_MODULE, HOST_NOW_NS, HOST_RANDOM, HOST_STACK, HOST_WRITE, str_len, str_ptr,
+    HOST_ERROR, HOST_MODULE, HOST_NOW_NS, HOST_RANDOM, HOST_STACK, HOST_TARGET, HOST_WRITE,
+    stack::{KERNEL_FRAMES, KERNEL_STACK, SYMDATA, SYMNAME},
+    str_len, str_ptr,
 };
 use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
 
@@ -28,6 +30,10 @@ pub(crate) struct HostState {
     /// binaries and symbols is the host's work, not the script's, so it
     /// does not count against the CPU budget (see [`Self::on_deadline`]).
     host_time: std::time::Duration,
+    /// What `host.target` answers (see [`super::SandboxConfig::target_pid`]).
+    pub target_pid: u32,
+    /// See [`super::SandboxConfig::kernel_symbols`].
+    pub kernel_symbols: bool,
 }
 
 impl HostState {
@@ -42,6 +48,8 @@ impl HostState {
             rng: seed(),
             stacks: None,
             host_time: std::time::Duration::ZERO,
+            target_pid: 0,
+            kernel_symbols: true,
         }
     }
 
@@ -182,6 +190,11 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         HOST_RANDOM,
         |mut caller: Caller<'_, HostState>| -> i64 { caller.data_mut().next_random() as i64 },
     )?;
+    linker.func_wrap(
+        HOST_MODULE,
+        HOST_TARGET,
+        |caller: Caller<'_, HostState>| -> i64 { i64::from(caller.data().target_pid) },
+    )?;
     linker.func_wrap(HOST_MODULE, HOST_STACK, stack)?;
     Ok(())
 }
@@ -203,8 +216,17 @@ fn stack(
     let input = guest_bytes(data, in_ptr as u32, in_len as u32)
         .ok_or_else(|| wasmtime::Error::msg("host.stack input outside memory"))?;
     let started = std::time::Instant::now();
-    let stacks = state.stacks.get_or_insert_with(Default::default);
-    let text = stacks.op(op, pid as u32, value as u64, input);
+    let kernel_op = matches!(op, KERNEL_STACK | KERNEL_FRAMES | SYMNAME | SYMDATA);
+    let text = if kernel_op && !state.kernel_symbols {
+        // Denied by the policy: addresses stay unnamed.
+        match op {
+            SYMNAME | SYMDATA => format!("{:#x}", value as u64),
+            _ => String::new(),
+        }
+    } else {
+        let stacks = state.stacks.get_or_insert_with(Default::default);
+        stacks.op(op, pid as u32, value as u64, input)
+    };
     state.host_time += started.elapsed();
     let len = i32::try_from(text.len()).unwrap_or(i32::MAX);
     if len <= out_cap {

@@ -65,6 +65,13 @@ pub struct SandboxConfig {
     /// Where compiled modules are cached; `None` disables the cache.
     /// Default: [`default_cache_dir`].
     pub cache_dir: Option<PathBuf>,
+    /// What the `host.target` import answers: the `-x`/`-c` process, 0
+    /// when none. Default 0.
+    pub target_pid: u32,
+    /// Whether `host.stack` names kernel addresses. A tenant whose policy
+    /// denies kernel stacks gets bare addresses instead, so a plugin cannot
+    /// read the kernel's layout through symbolization. Default true.
+    pub kernel_symbols: bool,
 }
 
 impl Default for SandboxConfig {
@@ -74,6 +81,8 @@ impl Default for SandboxConfig {
             deadline: Duration::from_millis(100),
             epoch_tick: Duration::from_millis(2),
             cache_dir: default_cache_dir(),
+            target_pid: 0,
+            kernel_symbols: true,
         }
     }
 }
@@ -302,7 +311,10 @@ impl Sandbox {
     /// the deadline callback that excuses time spent in host calls (stack
     /// symbolization) from the handler's CPU budget.
     fn new_store(&self, out: Box<dyn Write + Send>) -> (Store<HostState>, u64) {
-        let mut store = Store::new(&self.engine, HostState::new(out, self.config.memory_limit));
+        let mut state = HostState::new(out, self.config.memory_limit);
+        state.target_pid = self.config.target_pid;
+        state.kernel_symbols = self.config.kernel_symbols;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         let deadline_ticks = self.deadline_ticks();
         store.set_epoch_deadline(deadline_ticks);

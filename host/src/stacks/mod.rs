@@ -94,6 +94,14 @@ impl Stacks {
     pub fn op(&mut self, op: i32, pid: u32, value: u64, input: &[u8]) -> String {
         match op {
             ops::USER_UNWIND => self.user_unwind(pid, input),
+            ops::USER_PIN => {
+                let frames: Vec<u64> = parse_stack(input).collect();
+                if let Some(&ip) = frames.first() {
+                    self.refresh(pid, ip);
+                }
+                self.pin(pid, &frames);
+                format_stack(&frames)
+            }
             ops::KERNEL_STACK => {
                 // The report will want names: start reading them now.
                 self.kernel.start();
@@ -157,19 +165,26 @@ impl Stacks {
         };
         self.refresh(pid, regs.ip);
         let frames = self.unwinder.unwind(pid, &regs);
-        if let Some(process) = self.processes.get(&pid) {
-            for &addr in &frames {
-                if self.pinned.len() >= MAX_PINNED {
-                    break;
-                }
-                if let Some(m) = process.maps.find(addr) {
-                    self.pinned
-                        .entry(addr)
-                        .or_insert_with(|| Location::of(m, addr));
-                }
+        self.pin(pid, &frames);
+        format_stack(&frames)
+    }
+
+    /// Pins `frames` of `pid` to (binary, file offset) with the mappings
+    /// last read, so they can be named after the process exits.
+    fn pin(&mut self, pid: u32, frames: &[u64]) {
+        let Some(process) = self.processes.get(&pid) else {
+            return;
+        };
+        for &addr in frames {
+            if self.pinned.len() >= MAX_PINNED {
+                break;
+            }
+            if let Some(m) = process.maps.find(addr) {
+                self.pinned
+                    .entry(addr)
+                    .or_insert_with(|| Location::of(m, addr));
             }
         }
-        format_stack(&frames)
     }
 
     /// Reads the mappings of `pid` if unknown, or if `ip` is outside them

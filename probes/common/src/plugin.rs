@@ -38,7 +38,10 @@ pub const MAX_CAPTURE_STR: u16 = 4096;
 /// [`COMM_LEN`] bytes, NUL padded; string slots are an `i32` status (bytes
 /// copied, or a negative errno) then at most `max` bytes; stack slots are an
 /// `i32` byte count (or a negative errno), 4 bytes of padding, then `u64`
-/// return addresses, innermost first.
+/// return addresses, innermost first; `UserRegs` is laid out like
+/// [`OpCode::UserRegsStack`](crate::OpCode::UserRegsStack). Arguments
+/// (`Arg`, `UserStr`, `RetVal`) are a syscall's on syscall probes and a
+/// function's (System V registers) or a USDT mark's on `process(..)` probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Capture<'a> {
     /// Process id (tgid). Tag 1.
@@ -83,6 +86,11 @@ pub enum Capture<'a> {
     ParentPid,
     /// Effective user id. Tag 18.
     Euid,
+    /// What the host needs to unwind the user stack with DWARF CFI (as
+    /// scripts' `ubacktrace()` does, so code built without frame pointers
+    /// still gives every frame): the user registers and `bytes` of the
+    /// stack from the stack pointer up. Tag 19 (`b` = bytes).
+    UserRegs { bytes: u16 },
 }
 
 impl<'a> Capture<'a> {
@@ -106,6 +114,7 @@ impl<'a> Capture<'a> {
             Self::FieldStr { .. } => 16,
             Self::ParentPid => 17,
             Self::Euid => 18,
+            Self::UserRegs { .. } => 19,
         }
     }
 
@@ -115,6 +124,7 @@ impl<'a> Capture<'a> {
             Self::Arg(arg) => (arg, 0),
             Self::UserStr { arg, max } | Self::Argv { arg, max } => (arg, max),
             Self::UserStack { frames } | Self::KernelStack { frames } => (0, frames),
+            Self::UserRegs { bytes } => (0, bytes),
             Self::Field { size, .. } => (size, 0),
             Self::FieldStr { max, .. } => (0, max),
             _ => (0, 0),
@@ -148,6 +158,7 @@ impl<'a> Capture<'a> {
             16 => Self::FieldStr { name, max: b },
             17 => Self::ParentPid,
             18 => Self::Euid,
+            19 => Self::UserRegs { bytes: b },
             _ => return None,
         })
     }
@@ -162,6 +173,7 @@ impl<'a> Capture<'a> {
             Self::UserStack { frames } | Self::KernelStack { frames } => {
                 crate::STACK_HEADER_LEN + 8 * frames as usize
             }
+            Self::UserRegs { bytes } => crate::REGS_STACK_HEADER_LEN + bytes as usize,
             _ => 8,
         }
     }
@@ -181,6 +193,9 @@ impl<'a> Capture<'a> {
                 if frames == 0 || frames as usize > MAX_STACK_FRAMES =>
             {
                 Some("stacks hold 1 to 127 frames")
+            }
+            Self::UserRegs { bytes } if bytes == 0 || bytes % 8 != 0 => {
+                Some("a user stack copy takes a positive multiple of 8 bytes")
             }
             Self::Field { size, .. } if !matches!(size, 1 | 2 | 4 | 8) => {
                 Some("numeric fields are 1, 2, 4 or 8 bytes")

@@ -51,6 +51,11 @@ pub const HOST_NOW_NS: &str = "now_ns";
 /// Host import `() -> i64`: 64 random bits.
 pub const HOST_RANDOM: &str = "random";
 
+/// Host import `() -> i64`: the run's target process (`-x PID`, or the
+/// pid of the `-c` command), 0 when there is none; plugins read it where a
+/// compiled script has it compiled in.
+pub const HOST_TARGET: &str = "target";
+
 /// Host import `(op: i32, pid: i64, value: i64, in_ptr: i32, in_len: i32,
 /// out_ptr: i32, out_cap: i32) -> i32`: the one entry point for stacks and
 /// symbols (ops in [`stack`]). The host reads `in_len` bytes at `in_ptr`,
@@ -226,6 +231,11 @@ pub mod stack {
     pub const SYMNAME: i32 = 8;
     /// `value`: a kernel address. `symbol+0xoff/0xsize [kernel]`.
     pub const SYMDATA: i32 = 9;
+    /// Input: a user stack value (addresses only, e.g. from a frame-pointer
+    /// `UserStack` capture). Pins every frame to its binary, reading the
+    /// mappings of `pid` while it runs, so the frames can be named after it
+    /// exits; gives the same stack value.
+    pub const USER_PIN: i32 = 10;
     /// Flag for `stack_op`: print the text instead of returning it.
     pub const PRINT: i32 = 0x100;
 }

@@ -33,7 +33,8 @@ impl Daemon {
     }
 
     pub fn spawn(dir: PathBuf, bin: PathBuf, socket: PathBuf) -> Daemon {
-        let child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        command
             .arg("daemon")
             .arg("--policy")
             .arg(dir.join("policy.toml"))
@@ -41,9 +42,19 @@ impl Daemon {
             .arg(&socket)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn daemon");
+            .stderr(Stdio::piped());
+        // The fresh copy may still be open for writing in a child another
+        // test thread is forking (ETXTBSY) for a moment: try again.
+        let mut tries = 0;
+        let child = loop {
+            match command.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                spawned => break spawned.expect("spawn daemon"),
+            }
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !socket.exists() {
             assert!(Instant::now() < deadline, "the daemon did not listen");
