@@ -283,6 +283,13 @@ impl UserSite {
         }
     }
 
+    /// The binary the probe sits in.
+    pub(crate) fn binary(&self) -> &std::sync::Arc<UserBinary> {
+        match self {
+            Self::Function(binary, ..) | Self::Mark(binary, _) => binary,
+        }
+    }
+
     /// The function, for function probes.
     pub(crate) fn function(&self) -> Option<&UserFunction> {
         match self {
@@ -442,11 +449,7 @@ mod tests {
     fn int(name: &str, reg: u16) -> UserParam {
         UserParam {
             name: name.to_string(),
-            ty: UserType {
-                name: "int".to_string(),
-                size: 4,
-                class: TypeClass::Signed,
-            },
+            ty: UserType::scalar("int", 4, TypeClass::Signed),
             location: ValueLocation::Register(reg),
         }
     }
@@ -493,6 +496,7 @@ mod tests {
                     }],
                 }],
                 has_debug_info: true,
+                ..UserBinary::default()
             }),
         }
     }
