@@ -235,6 +235,13 @@ pub struct UserBinary {
     /// Whether DWARF described any function: without it parameters are
     /// unknown and `$$parms` is empty, as in stap.
     pub has_debug_info: bool,
+    /// What pointers point at, the members of structs and the elements of
+    /// arrays, indexed by [`UserType::shape`]: a table rather than nested
+    /// values because C types refer to themselves (`struct req *next`).
+    pub types: Vec<TypeShape>,
+    /// The named types DWARF defines (`struct req`, `union u`, typedef
+    /// names), for `@cast(p, "struct req")`.
+    pub named_types: std::collections::BTreeMap<String, UserType>,
 }
 
 impl UserBinary {
@@ -297,6 +304,48 @@ pub struct UserType {
     /// Size in bytes (0 if unknown).
     pub size: u32,
     pub class: TypeClass,
+    /// Index in [`UserBinary::types`] of what a pointer points at, a
+    /// struct's members or an array's elements; `None` for scalars and
+    /// where DWARF says nothing.
+    pub shape: Option<u32>,
+}
+
+impl UserType {
+    /// A scalar type without a shape (`long`, a USDT argument).
+    pub fn scalar(name: &str, size: u32, class: TypeClass) -> Self {
+        Self {
+            name: name.to_string(),
+            size,
+            class,
+            shape: None,
+        }
+    }
+}
+
+/// The structure of a compound [`UserType`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeShape {
+    /// A pointer and the type it points at (`void` is an aggregate of size
+    /// 0).
+    Pointer(UserType),
+    /// A struct or union and its members in declaration order.
+    Record(Vec<UserMember>),
+    /// An array: the element type and the element count (0 when unknown,
+    /// as for `char name[]`).
+    Array { element: UserType, count: u32 },
+}
+
+/// A member of a struct or union.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserMember {
+    /// Empty for anonymous structs and unions, whose members are reached
+    /// as if they were the outer record's.
+    pub name: String,
+    /// Byte offset from the start of the record.
+    pub offset: u32,
+    pub ty: UserType,
+    /// Whether the member is a bit-field (which wasmtap does not read).
+    pub bit_field: bool,
 }
 
 /// How a value of a [`UserType`] is held and printed.
@@ -320,6 +369,10 @@ pub enum ValueLocation {
     /// In a register: the byte offset of its slot in the probed task's
     /// `struct pt_regs` (read with `OpCode::Reg`).
     Register(u16),
+    /// In user memory at a register plus a displacement (read with
+    /// `OpCode::UserRead`): arguments the calling convention passes on the
+    /// stack sit at `sp + 8`, `sp + 16`... at the function's entry.
+    Memory { base: u16, disp: i32 },
     /// Nowhere wasmtap can read (floating point, spilled beyond the
     /// argument registers, optimized out): printed as `?` as stap does.
     Unavailable,

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use wasmtap_abi::{
     Filter, HEADER_LEN, MAX_FILTERS, MAX_OPS, MAX_RECORD, MAX_TASK_CHAIN, OpCode, Plan, PlanOp,
-    TASK_ENTRY_LEN,
+    ReadBase, TASK_ENTRY_LEN,
 };
 
 use crate::passes::symbols::ContextField;
@@ -110,6 +110,31 @@ pub enum Capture {
     CtxDataLoc { src: u16, max: u16 },
     /// The current task and its ancestors (see `OpCode::TaskChain`).
     TaskChain,
+    /// `len` bytes of user memory at `base + disp` (see
+    /// `OpCode::UserRead`).
+    UserRead { base: ReadFrom, disp: i32, len: u16 },
+    /// The user string at `base + disp`, at most `max` bytes (see
+    /// `OpCode::UserStrAt`).
+    UserStrAt { base: ReadFrom, disp: i32, max: u16 },
+}
+
+/// Where a user memory read takes its base address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadFrom {
+    /// The register at this byte offset of `pt_regs`.
+    Reg(u16),
+    /// The pointer in the `UserRead` slot at this record offset.
+    Slot(u16),
+}
+
+impl ReadFrom {
+    /// The op's `arg` and `src` operands.
+    fn operands(self) -> (u8, u16) {
+        match self {
+            Self::Reg(reg) => (ReadBase::Reg as u8, reg),
+            Self::Slot(offset) => (ReadBase::Slot as u8, offset),
+        }
+    }
 }
 
 /// Builds one probe's plan while its handler is generated.
@@ -207,6 +232,32 @@ impl PlanBuilder {
                 },
                 OpCode::CtxDataLoc.width(max),
             ),
+            Capture::UserRead { base, disp, len } => {
+                let (arg, src) = base.operands();
+                (
+                    PlanOp {
+                        arg,
+                        src,
+                        disp,
+                        len,
+                        ..PlanOp::new(OpCode::UserRead, self.next)
+                    },
+                    OpCode::UserRead.width(len),
+                )
+            }
+            Capture::UserStrAt { base, disp, max } => {
+                let (arg, src) = base.operands();
+                (
+                    PlanOp {
+                        arg,
+                        src,
+                        disp,
+                        len: max,
+                        ..PlanOp::new(OpCode::UserStrAt, self.next)
+                    },
+                    OpCode::UserStrAt.width(max),
+                )
+            }
             Capture::TaskChain => {
                 let len = (MAX_TASK_CHAIN * TASK_ENTRY_LEN) as u16;
                 (
@@ -283,6 +334,14 @@ pub fn describe(plan: &Plan) -> String {
             Some(OpCode::CtxField) => out.push_str(&format!(" entry+{} len {}", op.src, op.len)),
             Some(OpCode::CtxDataLoc) => out.push_str(&format!(" entry+{} max {}", op.src, op.len)),
             Some(OpCode::TaskChain | OpCode::Cmdline) => out.push_str(&format!(" max {}", op.len)),
+            Some(OpCode::UserRead | OpCode::UserStrAt) => {
+                let base = if op.arg == ReadBase::Slot as u8 {
+                    format!("*@{}", op.src)
+                } else {
+                    format!("pt_regs+{}", op.src)
+                };
+                out.push_str(&format!(" [{base}{:+}] len {}", op.disp, op.len));
+            }
             _ => {}
         }
         out.push('\n');

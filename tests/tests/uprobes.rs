@@ -269,3 +269,98 @@ fn process_function_with_c_probes_the_command() {
         "{stdout}"
     );
 }
+
+/// Members read through pointers at probe time: `$req->len`, a chain
+/// through `->next`, an embedded struct, an array element, char arrays and
+/// `char*` members with `user_string`.
+#[test]
+fn struct_members_are_read_through_pointers() {
+    let exe = build("structs.c", &["-g", "-O0"]);
+    let script = format!(
+        r#"probe process("{}").function("handle") {{
+             printf("len=%d name=%s inner.y=%d arr[2]=%d tag=%s\n", $req->len, user_string($req->name), $req->inner->y, $req->arr[2], user_string($req->tag))
+             try {{ printf("next: %d %s\n", $req->next->len, user_string($req->next->name)) }} catch (e) {{ printf("caught: %s\n", e) }}
+           }}"#,
+        exe.display()
+    );
+    let stdout = trace_run(&script, &exe);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "len=5 name=first inner.y=2 arr[2]=3 tag=t1",
+            "next: 7 second",
+            "len=7 name=second inner.y=4 arr[2]=30 tag=t2",
+            "caught: read fault at 0x0000000000000000",
+        ]
+    );
+}
+
+/// An uncaught fault is a stap-style run-time error that ends the script.
+#[test]
+fn an_uncaught_read_fault_is_an_error() {
+    let exe = build("structs.c", &["-g", "-O0"]);
+    let out = run(&[
+        "-c",
+        exe.to_str().expect("utf-8 path"),
+        "-e",
+        &format!(
+            r#"probe process("{}").function("handle") {{ printf("%d\n", $req->next->len) }}"#,
+            exe.display()
+        ),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout, "7\n", "{stderr}");
+    assert!(
+        stderr.contains("ERROR: read fault at 0x0000000000000000 in probe")
+            && stderr.contains("near '$req->next->len'"),
+        "{stderr}"
+    );
+}
+
+/// `@cast` on a `void*` with a struct of the probed binary, `$$parms$`
+/// with the pointed-to struct, and eight arguments (the last two passed
+/// on the stack).
+#[test]
+fn cast_pretty_parms_and_stack_arguments() {
+    let exe = build("structs.c", &["-g", "-O0"]);
+    let script = format!(
+        r#"probe process("{0}").function("opaque") {{ printf("cast %d %s\n", @cast($p, "struct req")->next->len, user_string(@cast($p, "struct req")->next->name)) }}
+           probe process("{0}").function("handle") {{ printf("%s\n", $$parms$) }}
+           probe process("{0}").function("many") {{ printf("%s | %d %d\n", $$parms, $g, $h) }}"#,
+        exe.display()
+    );
+    let stdout = trace_run(&script, &exe);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with(r#"req={.len=5, .name="first", .next=0x7ff"#)
+            && lines[0].ends_with(r#", .inner={.x=1, .y=2}, .arr=[1, 2, 3, 4], .tag="t1"} n=1"#),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1],
+        r#"req={.len=7, .name="second", .next=0x0, .inner={.x=3, .y=4}, .arr=[10, 20, 30, 40], .tag="t2"} n=2"#
+    );
+    assert_eq!(lines[2], "cast 7 second");
+    assert_eq!(
+        lines[3],
+        "a=0x1 b=0x2 c=0x3 d=0x4 e=0x5 f=0x6 g=0xfffffffffffffff9 h=0x8 | -7 8"
+    );
+}
+
+/// USDT arguments in memory (`-4@-164(%rbp)` at -O0).
+#[test]
+fn usdt_memory_operands_are_read() {
+    let exe = build("structs.c", &["-g", "-O0"]);
+    let script = format!(
+        r#"probe process("{}").mark("mem") {{ printf("%d %d [%s]\n", $arg1, $arg2, $$parms) }}"#,
+        exe.display()
+    );
+    let stdout = trace_run(&script, &exe);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["-3 270 [arg1=0xfffffffffffffffd arg2=0x10e]"]
+    );
+}

@@ -629,6 +629,9 @@ impl<'a, 'l> Gen<'a, 'l> {
             }
             ExprKind::Var(ident) => self.var(ident, e.span),
             ExprKind::Target(target) => {
+                if let Some(ty) = self.user_target(target, e.span) {
+                    return ty;
+                }
                 let Scope::Probe(p) = self.scope else {
                     return None;
                 };
@@ -738,6 +741,9 @@ impl<'a, 'l> Gen<'a, 'l> {
                         .with_hint("write print(@hist_log(x))"),
                 );
                 None
+            }
+            ExprKind::AtCall { name, args, path } if name.name == "cast" => {
+                self.cast(args, path, e.span)
             }
             ExprKind::AtCall { .. } => {
                 let value = self.defined(e)?;
@@ -1424,6 +1430,17 @@ impl<'a, 'l> Gen<'a, 'l> {
                 self.expr(&args[0]);
                 self.raise(span);
                 None
+            }
+            "user_string" | "user_string_n" if let Some(value) = self.user_value_arg(&args[0]) => {
+                let max = self.l.options.capture_string_bytes;
+                self.user_string_value(&value, max, span)?;
+                if let Some(n) = args.get(1) {
+                    // The capture reads the whole string; cut it here.
+                    self.ins().i64_const(0);
+                    self.expr(n);
+                    self.rt("substr");
+                }
+                Some(Ty::Str)
             }
             "user_string" | "user_string_n" => {
                 let index = self.pointer_arg(&args[0], name)?;

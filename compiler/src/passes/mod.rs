@@ -6,3 +6,4 @@ pub mod symbols;
 pub mod tracepoints;
 pub mod types;
 pub mod uprobe;
+pub mod userpath;

@@ -16,6 +16,8 @@ use crate::{
     passes::{
         resolve::ResolvedProbe,
         symbols::{self, ProbeVar, Ty},
+        uprobe::UserSite,
+        userpath,
     },
     span::Span,
     syntax::ast::*,
@@ -795,6 +797,30 @@ impl<'a> Checker<'a> {
                 );
                 None
             }
+            ExprKind::AtCall { name, args, path } if name.name == "cast" => {
+                let Scope::Probe(p) = scope else {
+                    self.error(Diagnostic::error(
+                        "@cast used outside a probe handler",
+                        expr.span,
+                        "the kernel copies the struct when a probe fires",
+                    ));
+                    return None;
+                };
+                let value =
+                    userpath::cast_value(&self.probes[p].kind, self.catalog, args, path, expr.span)
+                        .and_then(|v| {
+                            v.script_ty(false).map_err(|message| {
+                                Diagnostic::error(message, expr.span, "not a script value")
+                            })
+                        });
+                match value {
+                    Ok(ty) => Some(ty),
+                    Err(diagnostic) => {
+                        self.error(diagnostic);
+                        None
+                    }
+                }
+            }
             ExprKind::AtCall { name, .. } => {
                 self.error(Diagnostic::error(
                     format!("'@{}' is not supported yet", name.name),
@@ -853,7 +879,24 @@ impl<'a> Checker<'a> {
             return None;
         };
         let kind = &self.probes[p].kind;
-        if !target.path.is_empty() || target.pretty {
+        if let Some(value) = userpath::target_value(kind, self.catalog, target, span) {
+            let ty = value.and_then(|v| {
+                v.script_ty(target.pretty)
+                    .map_err(|message| Diagnostic::error(message, span, "not a script value"))
+            });
+            return match ty {
+                Ok(ty) => Some(ty),
+                Err(diagnostic) => {
+                    self.error(diagnostic);
+                    None
+                }
+            };
+        }
+        let user_probe = UserSite::of(kind, self.catalog).is_some();
+        if user_probe && target.pretty && target.path.is_empty() && target.name == "$parms" {
+            return Some(Ty::Str);
+        }
+        if (!target.path.is_empty() || target.pretty) && !user_probe {
             self.error(Diagnostic::error(
                 "member access on target variables is not supported yet",
                 span,

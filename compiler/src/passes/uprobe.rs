@@ -283,6 +283,13 @@ impl UserSite {
         }
     }
 
+    /// The binary the probe sits in.
+    pub(crate) fn binary(&self) -> &std::sync::Arc<UserBinary> {
+        match self {
+            Self::Function(binary, ..) | Self::Mark(binary, _) => binary,
+        }
+    }
+
     /// The function, for function probes.
     pub(crate) fn function(&self) -> Option<&UserFunction> {
         match self {
@@ -410,8 +417,8 @@ mod tests {
     use crate::{
         CompileOptions,
         catalog::{
-            StaticCatalog, Syscall, TypeClass, UsdtArg, UsdtLocation, UserParam, UserType,
-            ValueLocation,
+            StaticCatalog, Syscall, TypeClass, TypeShape, UsdtArg, UsdtLocation, UserMember,
+            UserParam, UserType, ValueLocation,
         },
     };
 
@@ -442,11 +449,7 @@ mod tests {
     fn int(name: &str, reg: u16) -> UserParam {
         UserParam {
             name: name.to_string(),
-            ty: UserType {
-                name: "int".to_string(),
-                size: 4,
-                class: TypeClass::Signed,
-            },
+            ty: UserType::scalar("int", 4, TypeClass::Signed),
             location: ValueLocation::Register(reg),
         }
     }
@@ -463,7 +466,39 @@ mod tests {
         }
     }
 
+    /// `struct req { int len; struct req *next; }` as types 0 (the struct)
+    /// and 1 (the pointer to it).
+    fn req_types() -> (Vec<TypeShape>, UserType) {
+        let req = UserType {
+            shape: Some(0),
+            ..UserType::scalar("struct req", 16, TypeClass::Aggregate)
+        };
+        let pointer = UserType {
+            shape: Some(1),
+            ..UserType::scalar("struct req*", 8, TypeClass::Pointer)
+        };
+        let members = vec![
+            UserMember {
+                name: "len".to_string(),
+                offset: 0,
+                ty: UserType::scalar("int", 4, TypeClass::Signed),
+                bit_field: false,
+            },
+            UserMember {
+                name: "next".to_string(),
+                offset: 8,
+                ty: pointer.clone(),
+                bit_field: false,
+            },
+        ];
+        (
+            vec![TypeShape::Record(members), TypeShape::Pointer(req)],
+            pointer,
+        )
+    }
+
     fn catalog() -> DemoCatalog {
+        let (types, req_pointer) = req_types();
         DemoCatalog {
             inner: StaticCatalog::x86_64((6, 18, 0)),
             binary: Arc::new(UserBinary {
@@ -478,6 +513,16 @@ mod tests {
                     function("scale", "/src/math.c", 0x1120, vec![int("x", 112)]),
                     function("sub", "/src/other.c", 0x1140, vec![]),
                     function("main", "/src/main.c", 0x1160, vec![]),
+                    function(
+                        "handle",
+                        "/src/main.c",
+                        0x1180,
+                        vec![UserParam {
+                            name: "r".to_string(),
+                            ty: req_pointer,
+                            location: ValueLocation::Register(112),
+                        }],
+                    ),
                 ],
                 marks: vec![UsdtMark {
                     provider: "demo".to_string(),
@@ -493,6 +538,15 @@ mod tests {
                     }],
                 }],
                 has_debug_info: true,
+                named_types: [(
+                    "struct req".to_string(),
+                    UserType {
+                        shape: Some(0),
+                        ..UserType::scalar("struct req", 16, TypeClass::Aggregate)
+                    },
+                )]
+                .into(),
+                types,
             }),
         }
     }
@@ -521,11 +575,11 @@ mod tests {
             ]
         );
         let count = |p: &str| resolved(p).map(|n| n.len()).unwrap_or(0);
-        assert_eq!(count(r#"process("/bin/demo").function("*")"#), 4);
+        assert_eq!(count(r#"process("/bin/demo").function("*")"#), 5);
         assert_eq!(count(r#"process("/bin/demo").function("?dd")"#), 1);
         assert_eq!(count(r#"process("/bin/demo").function("[am]*")"#), 2);
         assert_eq!(count(r#"process("/bin/demo").function("*@math.c")"#), 2);
-        assert_eq!(count(r#"process("/bin/demo").function("*@src/m*.c")"#), 3);
+        assert_eq!(count(r#"process("/bin/demo").function("*@src/m*.c")"#), 4);
         assert_eq!(count(r#"process("/bin/demo").function("s*@other.c")"#), 1);
         assert_eq!(count(r#"process("demo").function("add").return"#), 1);
         assert_eq!(count(r#"process("demo").function("add").call"#), 1);
@@ -590,6 +644,41 @@ mod tests {
     }
 
     #[test]
+    fn chains_read_one_pointer_per_op() {
+        let bundle = crate::compile(
+            r#"probe process("demo").function("handle") { print($r->next->next->len) }
+               probe process("demo").mark("tick") { print($arg1) }"#,
+            &catalog(),
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        let plan = bundle.probes[0].plan.expect("a kernel probe");
+        let reads: Vec<(u8, u16, i32, u16)> = plan.ops[..plan.n_ops as usize]
+            .iter()
+            .filter(|op| op.code == wasmtap_abi::OpCode::UserRead as u8)
+            .map(|op| (op.arg, op.src, op.disp, op.len))
+            .collect();
+        let slot = |i: usize| {
+            plan.ops[..plan.n_ops as usize]
+                .iter()
+                .filter(|op| op.code == wasmtap_abi::OpCode::UserRead as u8)
+                .nth(i)
+                .map(|op| op.dst)
+                .unwrap()
+        };
+        assert_eq!(
+            reads,
+            [(0, 112, 8, 8), (1, slot(0), 8, 8), (1, slot(1), 0, 4)]
+        );
+        let plan = bundle.probes[1].plan.expect("a kernel probe");
+        let op = plan.ops[..plan.n_ops as usize]
+            .iter()
+            .find(|op| op.code == wasmtap_abi::OpCode::UserRead as u8)
+            .expect("a memory read");
+        assert_eq!((op.arg, op.src, op.disp, op.len), (0, 80, 0, 8));
+    }
+
+    #[test]
     fn mistakes_are_diagnosed() {
         assert!(
             first_error(r#"probe process("/bin/demo").function("nope") {}"#)
@@ -609,8 +698,26 @@ mod tests {
                 .contains("available: $return")
         );
         assert!(
-            first_error(r#"probe process("demo").mark("tick") { print($arg1) }"#)
-                .contains("cannot read yet ('8@(%rax)'")
+            first_error(r#"probe process("demo").function("handle") { print($r->size) }"#)
+                .starts_with("'struct req' has no member 'size' / its members: len next")
+        );
+        assert!(
+            first_error(r#"probe process("demo").function("add") { print($a->len) }"#)
+                .starts_with("'->' needs a struct or a pointer to one, and this is a 'int'")
+        );
+        assert!(
+            first_error(r#"probe process("demo").function("handle") { print($r->len->x) }"#)
+                .starts_with("'->' needs a struct or a pointer to one, and this is a 'int'")
+        );
+        assert!(
+            first_error(r#"probe process("demo").function("handle") { print(@cast($r, "struct nope")->len) }"#)
+                .starts_with("'/bin/demo' defines no type 'struct nope' / its structs and unions include: struct req")
+        );
+        assert!(
+            first_error(
+                r#"probe process("demo").function("handle") { x = 1; print($r->next[x]) }"#
+            )
+            .starts_with("an index into user memory must be a constant number")
         );
         assert!(
             first_error(r#"probe process("demo").statement("*") {}"#)

@@ -16,11 +16,16 @@
 //!    `.constprop` clones);
 //! 3. otherwise unavailable (printed as `?`).
 
-use std::borrow::Cow;
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, HashMap},
+};
 
 use gimli::{AttributeValue, DebuggingInformationEntry, EndianSlice, RunTimeEndian, UnitOffset};
 use object::{Object, ObjectSection};
-use wasmtap_compiler::catalog::{TypeClass, UserParam, UserType, ValueLocation};
+use wasmtap_compiler::catalog::{
+    TypeClass, TypeShape, UserMember, UserParam, UserType, ValueLocation,
+};
 
 use super::regs;
 
@@ -40,8 +45,11 @@ pub(super) struct DwarfFunction {
     pub return_type: Option<UserType>,
 }
 
-/// Every defined function of every compilation unit; empty without DWARF.
-pub(super) fn functions(object: &object::File) -> Result<Vec<DwarfFunction>, gimli::Error> {
+/// Every defined function of every compilation unit (empty without DWARF),
+/// and the types their parameters and the units' named types use.
+pub(super) fn functions(
+    object: &object::File,
+) -> Result<(Vec<DwarfFunction>, Types), gimli::Error> {
     let load = |id: gimli::SectionId| -> Result<Cow<'_, [u8]>, gimli::Error> {
         Ok(object
             .section_by_name(id.name())
@@ -56,12 +64,13 @@ pub(super) fn functions(object: &object::File) -> Result<Vec<DwarfFunction>, gim
     };
     let dwarf = sections.borrow(|section| EndianSlice::new(section, endian));
     let mut out = Vec::new();
+    let mut types = Types::default();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         let unit = dwarf.unit(header)?;
-        unit_functions(&dwarf, &unit, &mut out)?;
+        unit_functions(&mut types, &dwarf, &unit, &mut out)?;
     }
-    Ok(out)
+    Ok((out, types))
 }
 
 /// A function whose parameters are still being collected.
@@ -73,10 +82,12 @@ struct Pending {
 }
 
 fn unit_functions<'a>(
+    types: &mut Types,
     dwarf: &Dwarf<'a>,
     unit: &Unit<'a>,
     out: &mut Vec<DwarfFunction>,
 ) -> Result<(), gimli::Error> {
+    types.next_unit();
     let mut cursor = unit.entries();
     let mut pending: Option<Pending> = None;
     while let Some(entry) = cursor.next_dfs()? {
@@ -84,9 +95,12 @@ fn unit_functions<'a>(
         if pending.as_ref().is_some_and(|p| depth <= p.depth) {
             out.extend(pending.take().map(finish));
         }
+        if depth == 1 {
+            types.name_top_level(dwarf, unit, entry);
+        }
         match entry.tag() {
             gimli::DW_TAG_subprogram => {
-                if let Some(function) = subprogram(dwarf, unit, entry)? {
+                if let Some(function) = subprogram(types, dwarf, unit, entry)? {
                     out.extend(pending.take().map(finish));
                     pending = Some(Pending {
                         depth,
@@ -102,7 +116,7 @@ fn unit_functions<'a>(
                         .and_then(|v| string(dwarf, unit, v))
                         .unwrap_or_else(|| format!("arg{}", p.function.params.len() + 1));
                     let ty = find_attr(entry, &origin, gimli::DW_AT_type)
-                        .map_or_else(unknown_type, |v| type_of(dwarf, unit, v, 0));
+                        .map_or_else(unknown_type, |v| types.of(dwarf, unit, v, 0));
                     let location = location(
                         dwarf,
                         unit,
@@ -127,6 +141,7 @@ fn unit_functions<'a>(
 /// The function of a `DW_TAG_subprogram` with code, or `None` for
 /// declarations, abstract inline instances and discarded code.
 fn subprogram<'a>(
+    types: &mut Types,
     dwarf: &Dwarf<'a>,
     unit: &Unit<'a>,
     entry: &Entry<'a>,
@@ -158,7 +173,7 @@ fn subprogram<'a>(
         .and_then(|v| v.udata_value())
         .map(|line| line as u32);
     let return_type =
-        find_attr(entry, &origin, gimli::DW_AT_type).map(|v| type_of(dwarf, unit, v, 0));
+        find_attr(entry, &origin, gimli::DW_AT_type).map(|v| types.of(dwarf, unit, v, 0));
     Ok(Some(DwarfFunction {
         name,
         file,
@@ -232,128 +247,293 @@ fn file_name<'a>(dwarf: &Dwarf<'a>, unit: &Unit<'a>, index: u64) -> Option<Strin
 }
 
 fn unknown_type() -> UserType {
-    UserType {
-        name: "long".to_string(),
-        size: 8,
-        class: TypeClass::Signed,
+    UserType::scalar("long", 8, TypeClass::Signed)
+}
+
+/// The C types of a binary as the compiler's [`TypeShape`] table, built as
+/// parameters and named types are met. Types are memoized per unit by entry
+/// offset, and a struct is memoized before its members are read, so
+/// self-referencing structs (`struct req *next`) end.
+#[derive(Default)]
+pub(super) struct Types {
+    pub shapes: Vec<TypeShape>,
+    pub named: BTreeMap<String, UserType>,
+    /// Types of the current unit by entry offset; cleared per unit.
+    memo: HashMap<UnitOffset, UserType>,
+}
+
+impl Types {
+    /// Forgets the current unit's entry offsets (they mean other entries
+    /// in the next unit).
+    fn next_unit(&mut self) {
+        self.memo.clear();
+    }
+
+    /// The C type `value` refers to, spelled as stap does (`char const*`).
+    fn of<'a>(
+        &mut self,
+        dwarf: &Dwarf<'a>,
+        unit: &Unit<'a>,
+        value: AttributeValue<R<'a>>,
+        depth: u8,
+    ) -> UserType {
+        match value {
+            AttributeValue::UnitRef(offset) => self.entry_type(dwarf, unit, offset, depth),
+            _ => unknown_type(),
+        }
+    }
+
+    /// The type of the entry at `offset`.
+    fn entry_type<'a>(
+        &mut self,
+        dwarf: &Dwarf<'a>,
+        unit: &Unit<'a>,
+        offset: UnitOffset,
+        depth: u8,
+    ) -> UserType {
+        if let Some(known) = self.memo.get(&offset) {
+            return known.clone();
+        }
+        let Ok(entry) = unit.entry(offset) else {
+            return unknown_type();
+        };
+        if depth > 16 {
+            return unknown_type();
+        }
+        let ty = self.build(dwarf, unit, &entry, offset, depth);
+        self.memo.insert(offset, ty.clone());
+        ty
+    }
+
+    fn inner<'a>(
+        &mut self,
+        dwarf: &Dwarf<'a>,
+        unit: &Unit<'a>,
+        entry: &Entry<'a>,
+        depth: u8,
+    ) -> UserType {
+        match entry.attr_value(gimli::DW_AT_type) {
+            Some(v) => self.of(dwarf, unit, v, depth + 1),
+            None => UserType::scalar("void", 0, TypeClass::Aggregate),
+        }
+    }
+
+    fn build<'a>(
+        &mut self,
+        dwarf: &Dwarf<'a>,
+        unit: &Unit<'a>,
+        entry: &Entry<'a>,
+        offset: UnitOffset,
+        depth: u8,
+    ) -> UserType {
+        let name = entry
+            .attr_value(gimli::DW_AT_name)
+            .and_then(|v| string(dwarf, unit, v));
+        let size = entry
+            .attr_value(gimli::DW_AT_byte_size)
+            .and_then(|v| v.udata_value())
+            .unwrap_or(0) as u32;
+        let named = |prefix: &str| match &name {
+            Some(n) if prefix.is_empty() => n.clone(),
+            Some(n) => format!("{prefix} {n}"),
+            None => format!("{prefix} {{...}}").trim().to_string(),
+        };
+        match entry.tag() {
+            gimli::DW_TAG_base_type => {
+                let class = match entry.attr_value(gimli::DW_AT_encoding) {
+                    Some(AttributeValue::Encoding(gimli::DW_ATE_float)) => TypeClass::Float,
+                    Some(AttributeValue::Encoding(
+                        gimli::DW_ATE_signed | gimli::DW_ATE_signed_char,
+                    )) => TypeClass::Signed,
+                    _ => TypeClass::Unsigned,
+                };
+                UserType::scalar(&named(""), size, class)
+            }
+            gimli::DW_TAG_pointer_type
+            | gimli::DW_TAG_reference_type
+            | gimli::DW_TAG_rvalue_reference_type => {
+                let target = self.inner(dwarf, unit, entry, depth);
+                let name = format!("{}*", target.name);
+                UserType {
+                    name,
+                    size: 8,
+                    class: TypeClass::Pointer,
+                    shape: Some(self.push(TypeShape::Pointer(target))),
+                }
+            }
+            gimli::DW_TAG_const_type => {
+                let inner = self.inner(dwarf, unit, entry, depth);
+                UserType {
+                    name: format!("{} const", inner.name),
+                    ..inner
+                }
+            }
+            gimli::DW_TAG_volatile_type => {
+                let inner = self.inner(dwarf, unit, entry, depth);
+                UserType {
+                    name: format!("{} volatile", inner.name),
+                    ..inner
+                }
+            }
+            gimli::DW_TAG_typedef => UserType {
+                name: named(""),
+                ..self.inner(dwarf, unit, entry, depth)
+            },
+            tag @ (gimli::DW_TAG_structure_type
+            | gimli::DW_TAG_union_type
+            | gimli::DW_TAG_class_type) => {
+                let prefix = match tag {
+                    gimli::DW_TAG_union_type => "union",
+                    gimli::DW_TAG_class_type => "class",
+                    _ => "struct",
+                };
+                let mut ty = UserType::scalar(&named(prefix), size, TypeClass::Aggregate);
+                if entry.attr_value(gimli::DW_AT_declaration).is_some() {
+                    // Incomplete here; the compiler looks the name up in
+                    // `named_types` for the members.
+                    return ty;
+                }
+                let id = self.push(TypeShape::Record(Vec::new()));
+                ty.shape = Some(id);
+                self.memo.insert(offset, ty.clone());
+                let members = self.members(dwarf, unit, offset, depth);
+                self.shapes[id as usize] = TypeShape::Record(members);
+                ty
+            }
+            gimli::DW_TAG_enumeration_type => {
+                let class = if entry.attr_value(gimli::DW_AT_type).is_some() {
+                    self.inner(dwarf, unit, entry, depth).class
+                } else {
+                    TypeClass::Unsigned
+                };
+                UserType::scalar(&named("enum"), size, class)
+            }
+            gimli::DW_TAG_subroutine_type => {
+                let ret = self.inner(dwarf, unit, entry, depth);
+                UserType::scalar(&format!("{}()", ret.name), 0, TypeClass::Aggregate)
+            }
+            gimli::DW_TAG_array_type => {
+                let element = self.inner(dwarf, unit, entry, depth);
+                let count = array_count(unit, offset);
+                let name = if count == 0 {
+                    format!("{}[]", element.name)
+                } else {
+                    format!("{}[{count}]", element.name)
+                };
+                let size = if size == 0 {
+                    element.size.saturating_mul(count)
+                } else {
+                    size
+                };
+                let shape = self.push(TypeShape::Array { element, count });
+                UserType {
+                    name,
+                    size,
+                    class: TypeClass::Aggregate,
+                    shape: Some(shape),
+                }
+            }
+            // restrict, atomic and the like qualify without changing the value.
+            _ => self.inner(dwarf, unit, entry, depth),
+        }
+    }
+
+    fn push(&mut self, shape: TypeShape) -> u32 {
+        self.shapes.push(shape);
+        (self.shapes.len() - 1) as u32
+    }
+
+    /// The `DW_TAG_member` children of the record at `offset`.
+    fn members<'a>(
+        &mut self,
+        dwarf: &Dwarf<'a>,
+        unit: &Unit<'a>,
+        offset: UnitOffset,
+        depth: u8,
+    ) -> Vec<UserMember> {
+        let mut members = Vec::new();
+        for child in children(unit, offset) {
+            if child.tag() != gimli::DW_TAG_member {
+                continue;
+            }
+            let name = child
+                .attr_value(gimli::DW_AT_name)
+                .and_then(|v| string(dwarf, unit, v))
+                .unwrap_or_default();
+            let ty = match child.attr_value(gimli::DW_AT_type) {
+                Some(v) => self.of(dwarf, unit, v, depth + 1),
+                None => unknown_type(),
+            };
+            let offset = child
+                .attr_value(gimli::DW_AT_data_member_location)
+                .and_then(|v| v.udata_value())
+                .unwrap_or(0) as u32;
+            let bit_field = child.attr_value(gimli::DW_AT_bit_size).is_some();
+            members.push(UserMember {
+                name,
+                offset,
+                ty,
+                bit_field,
+            });
+        }
+        members
+    }
+
+    /// Records the named types defined at the top of a unit.
+    fn name_top_level<'a>(&mut self, dwarf: &Dwarf<'a>, unit: &Unit<'a>, entry: &Entry<'a>) {
+        let defines = matches!(
+            entry.tag(),
+            gimli::DW_TAG_structure_type
+                | gimli::DW_TAG_union_type
+                | gimli::DW_TAG_class_type
+                | gimli::DW_TAG_typedef
+                | gimli::DW_TAG_enumeration_type
+        );
+        if !defines
+            || entry.attr_value(gimli::DW_AT_declaration).is_some()
+            || entry.attr_value(gimli::DW_AT_name).is_none()
+        {
+            return;
+        }
+        let ty = self.entry_type(dwarf, unit, entry.offset(), 0);
+        self.named.entry(ty.name.clone()).or_insert(ty);
     }
 }
 
-/// The C type `value` refers to, spelled as stap does (`char const*`).
-fn type_of<'a>(
-    dwarf: &Dwarf<'a>,
-    unit: &Unit<'a>,
-    value: AttributeValue<R<'a>>,
-    depth: u8,
-) -> UserType {
-    let void = || UserType {
-        name: "void".to_string(),
-        size: 0,
-        class: TypeClass::Aggregate,
+/// The children of the entry at `offset` (empty when DWARF is malformed).
+fn children<'a>(unit: &Unit<'a>, offset: UnitOffset) -> Vec<Entry<'a>> {
+    let mut out = Vec::new();
+    let Ok(mut tree) = unit.entries_tree(Some(offset)) else {
+        return out;
     };
-    let AttributeValue::UnitRef(offset) = value else {
-        return unknown_type();
+    let Ok(root) = tree.root() else {
+        return out;
     };
-    let Ok(entry) = unit.entry(offset) else {
-        return unknown_type();
-    };
-    if depth > 16 {
-        return unknown_type();
+    let mut iter = root.children();
+    while let Ok(Some(child)) = iter.next() {
+        out.push(child.entry().clone());
     }
-    let inner = || {
-        entry
-            .attr_value(gimli::DW_AT_type)
-            .map_or_else(void, |v| type_of(dwarf, unit, v, depth + 1))
-    };
-    let name = entry
-        .attr_value(gimli::DW_AT_name)
-        .and_then(|v| string(dwarf, unit, v));
-    let size = entry
-        .attr_value(gimli::DW_AT_byte_size)
-        .and_then(|v| v.udata_value())
-        .unwrap_or(0) as u32;
-    let named = |prefix: &str| match &name {
-        Some(n) if prefix.is_empty() => n.clone(),
-        Some(n) => format!("{prefix} {n}"),
-        None => format!("{prefix} {{...}}").trim().to_string(),
-    };
-    match entry.tag() {
-        gimli::DW_TAG_base_type => {
-            let class = match entry.attr_value(gimli::DW_AT_encoding) {
-                Some(AttributeValue::Encoding(gimli::DW_ATE_float)) => TypeClass::Float,
-                Some(AttributeValue::Encoding(
-                    gimli::DW_ATE_signed | gimli::DW_ATE_signed_char,
-                )) => TypeClass::Signed,
-                _ => TypeClass::Unsigned,
-            };
-            UserType {
-                name: named(""),
-                size,
-                class,
-            }
-        }
-        gimli::DW_TAG_pointer_type
-        | gimli::DW_TAG_reference_type
-        | gimli::DW_TAG_rvalue_reference_type => UserType {
-            name: format!("{}*", inner().name),
-            size: 8,
-            class: TypeClass::Pointer,
-        },
-        gimli::DW_TAG_const_type => {
-            let inner = inner();
-            UserType {
-                name: format!("{} const", inner.name),
-                ..inner
-            }
-        }
-        gimli::DW_TAG_volatile_type => {
-            let inner = inner();
-            UserType {
-                name: format!("{} volatile", inner.name),
-                ..inner
-            }
-        }
-        gimli::DW_TAG_typedef => UserType {
-            name: named(""),
-            ..inner()
-        },
-        gimli::DW_TAG_structure_type => UserType {
-            name: named("struct"),
-            size,
-            class: TypeClass::Aggregate,
-        },
-        gimli::DW_TAG_union_type => UserType {
-            name: named("union"),
-            size,
-            class: TypeClass::Aggregate,
-        },
-        gimli::DW_TAG_class_type => UserType {
-            name: named("class"),
-            size,
-            class: TypeClass::Aggregate,
-        },
-        gimli::DW_TAG_enumeration_type => UserType {
-            name: named("enum"),
-            size,
-            class: if entry.attr_value(gimli::DW_AT_type).is_some() {
-                inner().class
-            } else {
-                TypeClass::Unsigned
-            },
-        },
-        gimli::DW_TAG_subroutine_type => UserType {
-            name: format!("{}()", inner().name),
-            size: 0,
-            class: TypeClass::Aggregate,
-        },
-        gimli::DW_TAG_array_type => UserType {
-            name: format!("{}[]", inner().name),
-            size,
-            class: TypeClass::Aggregate,
-        },
-        // restrict, atomic and the like qualify without changing the value.
-        _ => inner(),
-    }
+    out
+}
+
+/// Elements of the array type at `offset`, from its first subrange (0 when
+/// unknown, as for `char name[]`).
+fn array_count(unit: &Unit, offset: UnitOffset) -> u32 {
+    children(unit, offset)
+        .iter()
+        .find(|c| c.tag() == gimli::DW_TAG_subrange_type)
+        .and_then(|range| {
+            range
+                .attr_value(gimli::DW_AT_count)
+                .and_then(|v| v.udata_value())
+                .or_else(|| {
+                    range
+                        .attr_value(gimli::DW_AT_upper_bound)
+                        .and_then(|v| v.udata_value())
+                        .map(|ub| ub + 1)
+                })
+        })
+        .unwrap_or(0) as u32
 }
 
 /// What DWARF says about a parameter's place at the entry pc.
@@ -426,12 +606,23 @@ fn finish(pending: Pending) -> DwarfFunction {
             .is_some_and(|t| t.class == TypeClass::Aggregate && t.size > 16),
     );
     let mut convention_known = follows_convention;
+    // Bytes of stack arguments so far: the first sits at sp + 8, above the
+    // return address.
+    let mut stack: i32 = 0;
+    let mut on_stack = |size: u32| {
+        let at = ValueLocation::Memory {
+            base: regs::STACK_POINTER,
+            disp: 8 + stack,
+        };
+        stack += size.div_ceil(8) as i32 * 8;
+        at
+    };
     for (param, location) in function.params.iter_mut().zip(locations) {
-        let register = match param.ty.class {
+        let convention = match param.ty.class {
             TypeClass::Signed | TypeClass::Unsigned | TypeClass::Pointer if param.ty.size <= 8 => {
                 let slot = regs::ARGUMENT_REGISTERS.get(next).copied();
                 next += 1;
-                slot
+                Some(slot.map_or_else(|| on_stack(8), ValueLocation::Register))
             }
             TypeClass::Float => None,
             // By-value aggregates up to 16 bytes may take one or two
@@ -440,12 +631,14 @@ fn finish(pending: Pending) -> DwarfFunction {
                 convention_known = false;
                 None
             }
+            // Larger ones are copied to the stack.
+            TypeClass::Aggregate => Some(on_stack(param.ty.size)),
             _ => None,
         };
         param.location = match location {
             Location::Register(reg) => ValueLocation::Register(reg),
             Location::Convention if convention_known => {
-                register.map_or(ValueLocation::Unavailable, ValueLocation::Register)
+                convention.unwrap_or(ValueLocation::Unavailable)
             }
             _ => ValueLocation::Unavailable,
         };

@@ -100,7 +100,7 @@ pub fn load(path: &Path) -> Result<UserBinary, ElfError> {
         });
     }
     let segments = Segments::new(&file);
-    let dwarf_functions = dwarf::functions(&file).map_err(|source| ElfError::Dwarf {
+    let (dwarf_functions, types) = dwarf::functions(&file).map_err(|source| ElfError::Dwarf {
         path: display.clone(),
         source,
     })?;
@@ -168,6 +168,8 @@ pub fn load(path: &Path) -> Result<UserBinary, ElfError> {
         functions,
         marks: marks(&file, &segments),
         has_debug_info,
+        types: types.shapes,
+        named_types: types.named,
     })
 }
 

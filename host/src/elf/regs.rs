@@ -26,6 +26,10 @@ pub fn dwarf_register(number: u16) -> Option<u16> {
     })
 }
 
+/// `pt_regs` offset of the stack pointer: stack-passed arguments are read
+/// relative to it.
+pub const STACK_POINTER: u16 = SP;
+
 /// The registers that carry the first six integer or pointer arguments.
 pub const ARGUMENT_REGISTERS: [u16; 6] = [DI, SI, DX, CX, R8, R9];
 

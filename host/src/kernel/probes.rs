@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use wasmtap_abi::{
     FilterCmp, FilterField, HEADER_LEN, MAX_CTX_FIELD, MAX_FILTERS, MAX_OPS, MAX_PERF_PERIODS,
-    MAX_PROBES, MAX_RECORD, MAX_SYSCALLS, MAX_TRACEPOINTS, OpCode, PROBES_PER_ROUTE, Plan,
-    ProbeRoute,
+    MAX_PROBES, MAX_RECORD, MAX_SYSCALLS, MAX_TRACEPOINTS, OpCode, PROBES_PER_ROUTE, Plan, PlanOp,
+    ProbeRoute, ReadBase,
 };
 
 use super::KernelError;
@@ -352,6 +352,9 @@ fn validate_probe(probe: &KernelProbe) -> Result<(), KernelError> {
         if let Some(reason) = check_source(&probe.attach, code, op.src, op.len) {
             return Err(invalid(id, format!("op {i} ({code:?}) {reason}")));
         }
+        if let Some(reason) = check_user_read(plan, i, code, op) {
+            return Err(invalid(id, format!("op {i} ({code:?}) {reason}")));
+        }
         if matches!(code, OpCode::Arg | OpCode::UserStr | OpCode::UserStrArray) && op.arg > 5 {
             return Err(invalid(
                 id,
@@ -423,6 +426,38 @@ fn check_source(attach: &Attach, code: OpCode, src: u16, len: u16) -> Option<Str
             src + 8
         )),
         _ => None,
+    }
+}
+
+/// What is wrong with the base of a user memory read, if anything: a
+/// register must lie inside `pt_regs`, a base slot must be an earlier
+/// `UserRead` of at least 8 bytes (the pointer it holds).
+fn check_user_read(plan: &Plan, index: usize, code: OpCode, op: &PlanOp) -> Option<String> {
+    if !matches!(code, OpCode::UserRead | OpCode::UserStrAt) {
+        return None;
+    }
+    if code == OpCode::UserRead && op.len as usize > MAX_CTX_FIELD {
+        return Some(format!("copies {} bytes, at most {MAX_CTX_FIELD}", op.len));
+    }
+    match op.arg {
+        b if b == ReadBase::Reg as u8 && op.src as usize + 8 > PT_REGS_LEN => Some(format!(
+            "takes its base from register bytes {}..{}, pt_regs has {PT_REGS_LEN}",
+            op.src,
+            op.src + 8
+        )),
+        b if b == ReadBase::Reg as u8 => None,
+        b if b == ReadBase::Slot as u8 => {
+            let base = plan.ops[..index].iter().any(|earlier| {
+                earlier.code == OpCode::UserRead as u8 && earlier.dst == op.src && earlier.len >= 8
+            });
+            (!base).then(|| {
+                format!(
+                    "takes its base from record offset {}, which no earlier 8-byte UserRead writes",
+                    op.src
+                )
+            })
+        }
+        other => Some(format!("has unknown base kind {other}")),
     }
 }
 

@@ -17,7 +17,7 @@ pub mod sysarg;
 pub mod wasm;
 
 /// Bumped whenever a layout or an opcode below changes meaning.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Largest record a plan may describe, header included. A power of two: the
 /// eBPF side masks offsets with `MAX_RECORD - 1` to satisfy the verifier.
@@ -167,7 +167,41 @@ pub enum OpCode {
     /// perf programs: the context; syscall programs: the saved user
     /// registers).
     Reg = 20,
+    /// `len` bytes (at most [`MAX_CTX_FIELD`]) of user memory at
+    /// `base + disp` (bpf_probe_read_user), behind a [`USER_READ_HEADER_LEN`]
+    /// header: an i32 status (bytes copied, or a negative errno), 4 bytes of
+    /// padding, and the u64 address read from. `arg` names the base (see
+    /// [`ReadBase`]): with [`ReadBase::Reg`] it is the u64 at byte `src` of
+    /// the event's `pt_regs` (a pointer parameter, `sp` for stack-passed
+    /// parameters, a syscall argument's register); with [`ReadBase::Slot`]
+    /// it is the first data u64 of the earlier `UserRead` slot at record
+    /// offset `src`, so `$a->b->c` is one op per dereference. When that
+    /// earlier slot holds a fault, this slot copies its status and address
+    /// and reads nothing: the last slot of a chain tells whether the chain
+    /// read. The data is zero-filled on a fault.
+    UserRead = 21,
+    /// A NUL-terminated user string at `base + disp` (base as for
+    /// [`OpCode::UserRead`]), at most `len` bytes: the same 16-byte header
+    /// (i32 status: bytes copied without the NUL or a negative errno,
+    /// padding, u64 address), then the bytes. A faulted base slot is
+    /// propagated as for `UserRead`.
+    UserStrAt = 22,
 }
+
+/// Where a [`OpCode::UserRead`] or [`OpCode::UserStrAt`] finds its base
+/// address, stored in [`PlanOp::arg`].
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadBase {
+    /// The u64 at byte `src` of the event's `pt_regs`.
+    Reg = 0,
+    /// The pointer in the earlier `UserRead` slot at record offset `src`.
+    Slot = 1,
+}
+
+/// Bytes in front of the data of a [`OpCode::UserRead`] or
+/// [`OpCode::UserStrAt`] slot: i32 status, 4 bytes of padding, u64 address.
+pub const USER_READ_HEADER_LEN: usize = 16;
 
 impl OpCode {
     /// Decodes a byte written by [`PlanOp::new`]; unknown bytes are `None`.
@@ -194,6 +228,8 @@ impl OpCode {
             18 => Self::EuidEgid,
             19 => Self::Cmdline,
             20 => Self::Reg,
+            21 => Self::UserRead,
+            22 => Self::UserStrAt,
             _ => return None,
         })
     }
@@ -210,6 +246,7 @@ impl OpCode {
             Self::UserStack | Self::KernelStack => STACK_HEADER_LEN + len as usize,
             Self::UserRegsStack => REGS_STACK_HEADER_LEN + len as usize,
             Self::TaskChain => TASK_CHAIN_HEADER_LEN + len as usize,
+            Self::UserRead | Self::UserStrAt => USER_READ_HEADER_LEN + len as usize,
             _ => 8,
         }
     }
@@ -264,8 +301,13 @@ pub struct PlanOp {
     pub len: u16,
     /// Offset in the record where the op writes.
     pub dst: u16,
-    /// Offset in the event context where the op reads (tracepoint fields).
+    /// Offset in the event context where the op reads (tracepoint fields,
+    /// `pt_regs`), or the record offset of a base slot.
     pub src: u16,
+    /// Signed displacement added to the base address of user memory reads
+    /// (struct member offsets, `sp`-relative stack slots, USDT `-20(%rbp)`).
+    pub disp: i32,
+    pub _pad: [u8; 4],
 }
 
 impl PlanOp {
@@ -277,6 +319,8 @@ impl PlanOp {
             len: 0,
             dst,
             src: 0,
+            disp: 0,
+            _pad: [0; 4],
         }
     }
 }
@@ -453,11 +497,11 @@ mod tests {
     #[test]
     fn layouts_are_fixed() {
         assert_eq!(core::mem::size_of::<RecordHeader>(), 8);
-        assert_eq!(core::mem::size_of::<PlanOp>(), 8);
+        assert_eq!(core::mem::size_of::<PlanOp>(), 16);
         assert_eq!(core::mem::size_of::<Filter>(), 16);
         assert_eq!(
             core::mem::size_of::<Plan>(),
-            8 + 16 * MAX_FILTERS + 8 * MAX_OPS
+            8 + 16 * MAX_FILTERS + 16 * MAX_OPS
         );
         assert_eq!(core::mem::size_of::<ProbeRoute>(), 16);
         assert_eq!(TASK_ENTRY_LEN, 32);

@@ -24,7 +24,10 @@
 //! - `uprobe_entry` / `uprobe_return`: uprobe and uretprobe; the probe id is
 //!   the attach cookie (one link per probe). `Reg` and `CtxField` read the
 //!   context `pt_regs` (function arguments in di, si, dx, cx, r8, r9);
-//!   `RetVal` is `ax` at return.
+//!   `RetVal` is `ax` at return. `UserRead` and `UserStrAt` read user
+//!   memory at a register (or an earlier slot's pointer) plus a
+//!   displacement: struct members, stack-passed arguments, USDT memory
+//!   operands.
 //! - `perf_sample`: perf event program attached on every online CPU for
 //!   each sampling period in use; routed by the sample period (perf links
 //!   carry no cookie). `Reg` and `CtxField` read the sampled registers,
@@ -96,8 +99,9 @@ use aya_ebpf::{
 use wasmtap_abi::{
     COMM_LEN, Config, FilterField, HEADER_LEN, MAX_ARGV, MAX_CTX_FIELD, MAX_FILTERS, MAX_OPS,
     MAX_PERF_PERIODS, MAX_PROBES, MAX_RECORD, MAX_SYSCALLS, MAX_TASK_CHAIN, MAX_TRACEPOINTS,
-    NO_PROBE, OpCode, PROBES_PER_ROUTE, Plan, ProbeRoute, REGS_STACK_HEADER_LEN, STACK_HEADER_LEN,
-    STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskOffsets,
+    NO_PROBE, OpCode, PROBES_PER_ROUTE, Plan, PlanOp, ProbeRoute, REGS_STACK_HEADER_LEN, ReadBase,
+    STACK_HEADER_LEN, STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskOffsets,
+    USER_READ_HEADER_LEN,
 };
 
 /// GPL-only helpers (bpf_probe_read_*) need a GPL-compatible license; the
@@ -634,6 +638,14 @@ extern "C" fn step(index: u64, ctx: *mut c_void) -> i64 {
             cmdline(run, dst, len);
             return 0;
         }
+        Some(OpCode::UserRead) => {
+            user_read(run, &op, false);
+            return 0;
+        }
+        Some(OpCode::UserStrAt) => {
+            user_read(run, &op, true);
+            return 0;
+        }
         // Nop and unknown ops write nothing.
         _ => return 0,
     };
@@ -728,6 +740,56 @@ fn user_regs_stack(run: &Run, dst: usize, len: usize) {
     }
     let status = if rc < 0 { rc as i32 } else { size as i32 };
     write_status(at(run.buf, dst + 24), status);
+}
+
+/// `UserRead` (or, with `string`, `UserStrAt`): user memory at the op's
+/// base plus `disp` into the slot at `dst`, behind the status and address
+/// header. A faulted base slot is copied forward instead of read through.
+#[inline(always)]
+fn user_read(run: &Run, op: &PlanOp, string: bool) {
+    let dst = op.dst as usize;
+    let src = op.src as usize;
+    let out = at(run.buf, dst);
+    let base = if op.arg == ReadBase::Slot as u8 {
+        // SAFETY: reads at masked offsets stay inside the scratch buffer.
+        let status = unsafe { (at(run.buf, src) as *const i32).read_unaligned() };
+        if status < 0 {
+            // SAFETY: as above.
+            unsafe {
+                let addr = (at(run.buf, src + 8) as *const u64).read_unaligned();
+                (at(run.buf, dst + 8) as *mut u64).write_unaligned(addr);
+            }
+            write_status(out, status);
+            return;
+        }
+        // SAFETY: as above.
+        unsafe { (at(run.buf, src + USER_READ_HEADER_LEN) as *const u64).read_unaligned() }
+    } else {
+        // SAFETY: the event's pt_regs; the helper faults safely.
+        unsafe { read_kernel_u64(event_regs(run) + src as u64) }
+    };
+    let addr = base.wrapping_add(op.disp as i64 as u64);
+    // SAFETY: eight bytes at a masked offset are inside the buffer.
+    unsafe { (at(run.buf, dst + 8) as *mut u64).write_unaligned(addr) };
+    let data = at(run.buf, dst + USER_READ_HEADER_LEN) as *mut c_void;
+    let status = if string {
+        // SAFETY: a masked offset plus a masked length stays inside the
+        // buffer; the helper faults safely on a bad address.
+        let rc = unsafe {
+            bpf_probe_read_user_str(
+                data,
+                (op.len as usize & RECORD_MASK) as u32,
+                addr as *const c_void,
+            )
+        };
+        str_status(rc)
+    } else {
+        let size = op.len as usize & (2 * MAX_CTX_FIELD - 1);
+        // SAFETY: as above; a failed read zero-fills the destination.
+        let rc = unsafe { bpf_probe_read_user(data, size as u32, addr as *const c_void) };
+        if rc < 0 { rc as i32 } else { size as i32 }
+    };
+    write_status(out, status);
 }
 
 /// `Cmdline`: the string slot at `dst` gets `mm->arg_start..arg_end`.
