@@ -50,10 +50,7 @@ pub struct Args {
     pub script_text: Option<String>,
 
     /// The script file (unless -e), then the script's arguments ($1, @1...).
-    #[arg(
-        value_name = "SCRIPT_FILE | ARGS",
-        trailing_var_arg = true
-    )]
+    #[arg(value_name = "SCRIPT_FILE | ARGS", trailing_var_arg = true)]
     pub rest: Vec<String>,
 
     /// Write the script's output to FILE instead of standard output.
