@@ -265,6 +265,25 @@ pub extern "C" fn fmt_sys_buf(ptr: i32, len: i32, pointer: i64, count: i64) {
     with(|rt| rt.fmt_sys_buf(slot(ptr, len), pointer, count))
 }
 
+/// Appends a sockaddr read in two `UserRead` slots.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn fmt_sys_sockaddr(
+    head: i32,
+    head_len: i32,
+    tail: i32,
+    tail_len: i32,
+    pointer: i64,
+    addrlen: i64,
+) {
+    with(|rt| rt.fmt_sys_sockaddr(slot(head, head_len), slot(tail, tail_len), pointer, addrlen))
+}
+
+/// Appends the timespec of a `UserRead` slot.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+pub extern "C" fn fmt_sys_timespec(ptr: i32, len: i32, pointer: i64) {
+    with(|rt| rt.fmt_sys_timespec(slot(ptr, len), pointer))
+}
+
 /// stap's `retstr` of a return value.
 #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
 pub extern "C" fn sys_retstr(value: i64, kind: i32) -> i64 {

@@ -3,7 +3,8 @@
 
 use wasmtap_abi::sysarg::ArgKind;
 use wasmtap_guest::syscalls::{
-    errno, open_takes_mode, push_arg, push_argv, push_buf, push_retstr, push_user_str,
+    errno, open_takes_mode, push_arg, push_argv, push_buf, push_retstr, push_sockaddr,
+    push_timespec, push_user_str,
 };
 
 fn arg(value: i64, kind: ArgKind) -> String {
@@ -226,4 +227,64 @@ fn argv_lists() {
     garbage.extend_from_slice(b"x\0");
     push_argv(&mut out, &garbage, 0x1000, 1023);
     assert_eq!(out, b"[\"x\"]", "a count beyond the slot stops at its end");
+}
+
+/// A `UserRead` slot: status, padding, address, then the bytes read.
+fn read_slot(status: i32, bytes: &[u8]) -> Vec<u8> {
+    let mut slot = status.to_le_bytes().to_vec();
+    slot.extend_from_slice(&[0; 12]);
+    slot.extend_from_slice(bytes);
+    slot
+}
+
+fn sockaddr(head: &[u8], tail: Option<&[u8]>, addrlen: i64) -> String {
+    let head = read_slot(head.len() as i32, head);
+    let tail = match tail {
+        Some(tail) => read_slot(tail.len() as i32, tail),
+        None => read_slot(-14, &[0; 82]),
+    };
+    let mut out = Vec::new();
+    push_sockaddr(&mut out, &head, &tail, 0x1000, addrlen, 1024);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn sockaddrs() {
+    let mut in4 = [0u8; 28];
+    in4[..8].copy_from_slice(&[2, 0, 0x1f, 0x90, 10, 0, 0, 1]);
+    assert_eq!(sockaddr(&in4, None, 16), "{AF_INET, 10.0.0.1, 8080}");
+    assert_eq!(sockaddr(&in4, None, 4), "0x1000", "too short for AF_INET");
+    let mut un = [0u8; 28];
+    un[..6].copy_from_slice(&[1, 0, b'/', b'a', b'"', 0]);
+    assert_eq!(sockaddr(&un, None, 28), r#"{AF_UNIX, "/a\""}"#);
+    let mut tail = [0u8; 82];
+    tail[..3].copy_from_slice(b"xyz");
+    let long = [[1u8, 0].as_slice(), &[b'p'; 26]].concat();
+    assert_eq!(
+        sockaddr(&long, Some(&tail), 110),
+        format!(r#"{{AF_UNIX, "{}xyz"}}"#, "p".repeat(26)),
+        "a path continues into the second read"
+    );
+    let netlink = [16u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(sockaddr(&netlink, None, 12), "{AF_NETLINK}");
+    let mut out = Vec::new();
+    push_sockaddr(&mut out, &read_slot(-14, &[0; 28]), &[], 0x1000, 16, 1024);
+    assert_eq!(out, b"0x1000", "unreadable");
+    out.clear();
+    push_sockaddr(&mut out, &[], &[], 0, 16, 1024);
+    assert_eq!(out, b"NULL");
+}
+
+#[test]
+fn timespecs() {
+    let ts = |status: i32, sec: i64, nsec: i64, pointer: i64| {
+        let bytes = [sec.to_le_bytes(), nsec.to_le_bytes()].concat();
+        let mut out = Vec::new();
+        push_timespec(&mut out, &read_slot(status, &bytes), pointer);
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(ts(16, 2, 5_000_000, 0x10), "[2.005000000]");
+    assert_eq!(ts(16, 0, 0, 0x10), "[0.000000000]");
+    assert_eq!(ts(-14, 0, 0, 0x10), "0x10");
+    assert_eq!(ts(16, 1, 1, 0), "NULL");
 }

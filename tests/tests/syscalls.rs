@@ -220,3 +220,97 @@ fn listing_a_pattern_that_matches_nothing_fails_with_a_diagnostic() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// A program that connects to inet, inet6, unix and abstract unix
+/// addresses (nothing listens: the calls fail, the arguments are what
+/// matter), sends a datagram, and sleeps 1.5 ms, then 1 s.
+const STRUCT_ARGS_C: &str = r#"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+int main(void) {
+    struct sockaddr_in in4 = { .sin_family = AF_INET, .sin_port = htons(9) };
+    inet_pton(AF_INET, "127.0.0.1", &in4.sin_addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    connect(s, (struct sockaddr *)&in4, sizeof in4);
+    close(s);
+    struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(8080) };
+    inet_pton(AF_INET6, "fe80::1:2", &in6.sin6_addr);
+    s = socket(AF_INET6, SOCK_STREAM, 0);
+    connect(s, (struct sockaddr *)&in6, sizeof in6);
+    close(s);
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
+    strcpy(un.sun_path, "/nonexistent/wasmtap.sock");
+    s = socket(AF_UNIX, SOCK_STREAM, 0);
+    connect(s, (struct sockaddr *)&un, sizeof un);
+    memcpy(un.sun_path, "\0abstract", 9);
+    connect(s, (struct sockaddr *)&un, 2 + 9);
+    close(s);
+    s = socket(AF_INET, SOCK_DGRAM, 0);
+    in4.sin_port = htons(9999);
+    sendto(s, "hi", 2, 0, (struct sockaddr *)&in4, sizeof in4);
+    close(s);
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = 1500000 };
+    syscall(SYS_nanosleep, &ts, NULL);
+    ts.tv_sec = 1;
+    ts.tv_nsec = 5;
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+    return 0;
+}
+"#;
+
+/// Struct arguments are read in the kernel and printed as stap's tapsets
+/// do: sockaddrs of every common family and timespecs.
+#[test]
+fn argstr_decodes_sockaddr_and_timespec_arguments() {
+    let dir = unique_path("struct-args");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = format!("{dir}/prog.c");
+    let exe = format!("{dir}/prog");
+    std::fs::write(&source, STRUCT_ARGS_C).unwrap();
+    let gcc = Command::new("gcc")
+        .args(["-O1", "-o", &exe, &source])
+        .output()
+        .expect("run gcc (scripts/setup installs it)");
+    assert!(
+        gcc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    let script = r#"probe syscall.connect, syscall.sendto, syscall.nanosleep, syscall.clock_nanosleep {
+        if (pid() == target()) printf("%s %s\n", name, argstr)
+    }"#;
+    let out = run(&["-c", &exe, "-e", script]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // sendto's buffer address varies: it is checked apart.
+    let (sendto, others): (Vec<&str>, Vec<&str>) =
+        stdout.lines().partition(|l| l.starts_with("sendto "));
+    assert_eq!(
+        others,
+        [
+            "connect 3, {AF_INET, 127.0.0.1, 9}, 16",
+            "connect 3, {AF_INET6, [fe80::1:2], 8080}, 28",
+            r#"connect 3, {AF_UNIX, "/nonexistent/wasmtap.sock"}, 110"#,
+            r#"connect 3, {AF_UNIX, "@abstract"}, 11"#,
+            "nanosleep [0.001500000], 0x0",
+            "clock_nanosleep CLOCK_MONOTONIC, 0, [1.000000005], 0x0",
+        ],
+        "{stdout}"
+    );
+    assert!(
+        matches!(&sendto[..], [line] if line.starts_with("sendto 3, 0x")
+            && line.ends_with(", 2, 0, {AF_INET, 127.0.0.1, 9999}, 16")),
+        "{stdout}"
+    );
+}

@@ -9,12 +9,18 @@
 //! arguments, argv arrays and a short prefix of written buffers.
 
 use wasm_encoder::BlockType;
-use wasmtap_abi::sysarg::{ArgKind, OPEN_TAKES_MODE};
+use wasmtap_abi::{
+    USER_READ_HEADER_LEN,
+    sysarg::{
+        ArgKind, OPEN_TAKES_MODE, SOCKADDR_HEAD, SOCKADDR_TAIL, SYSCALL_ARG_REGS, TIMESPEC_LEN,
+    },
+};
 
 use super::Gen;
 use crate::{
+    catalog::SyscallArg,
     passes::{resolve::ProbeKind, symbols},
-    plan::Capture,
+    plan::{Capture, ReadFrom},
     span::Span,
     syscalls,
 };
@@ -54,7 +60,6 @@ impl Gen<'_, '_> {
                 })
                 .collect(),
         };
-        let count = index_of("count");
         let flags = index_of("flags");
         // open's mode is printed only when the flags take one: the last
         // argument, so it is emitted under a condition after the others.
@@ -71,7 +76,7 @@ impl Gen<'_, '_> {
                 self.literal(b", ");
                 self.rt("fmt_lit");
             }
-            self.sysarg(index, arg_kind, count, span)?;
+            self.sysarg(index, arg_kind, bound(&fields, arg_kind), span)?;
         }
         if let Some((mode, flags)) = creat_mode {
             self.arg(flags, span)?;
@@ -107,20 +112,19 @@ impl Gen<'_, '_> {
     /// A decoded tapset variable (`flags_str`, a quoted `filename`, execve's
     /// `args`) as a string value.
     pub(super) fn decoded_arg(&mut self, index: u8, kind: ArgKind, span: Span) -> Option<()> {
-        let count = match self.scope {
+        let bound = match self.scope {
             super::Scope::Probe(p) => symbols::syscall_args(&self.l.probes[p].kind, self.l.catalog)
-                .and_then(|args| args.iter().position(|a| a.name == "count"))
-                .map(|i| i as u8),
+                .and_then(|args| bound(args, kind)),
             super::Scope::Function(_) => None,
         };
         self.rt("fmt_begin");
-        self.sysarg(index, kind, count, span)?;
+        self.sysarg(index, kind, bound, span)?;
         self.rt("fmt_end");
         Some(())
     }
 
     /// Appends argument `index` rendered as `kind` to the open builder;
-    /// `count` is the argument that bounds a [`ArgKind::Buf`].
+    /// `count` is the argument that bounds it ([`bound`]).
     fn sysarg(&mut self, index: u8, kind: ArgKind, count: Option<u8>, span: Span) -> Option<()> {
         let max = self.l.options.capture_string_bytes;
         match kind {
@@ -146,12 +150,50 @@ impl Gen<'_, '_> {
                 }
                 self.rt("fmt_sys_buf");
             }
+            ArgKind::Sockaddr => {
+                let size = SOCKADDR_HEAD + SOCKADDR_TAIL;
+                self.read_arg(index, 0, SOCKADDR_HEAD, span)?;
+                self.read_arg(index, SOCKADDR_HEAD, SOCKADDR_TAIL, span)?;
+                self.arg(index, span)?;
+                match count {
+                    Some(count) => self.arg(count, span)?,
+                    None => {
+                        self.ins().i64_const(i64::from(size));
+                    }
+                }
+                self.rt("fmt_sys_sockaddr");
+            }
+            ArgKind::Timespec => {
+                self.read_arg(index, 0, TIMESPEC_LEN, span)?;
+                self.arg(index, span)?;
+                self.rt("fmt_sys_timespec");
+            }
             _ => {
                 self.arg(index, span)?;
                 self.ins().i32_const(i32::from(kind as u8));
                 self.rt("fmt_sysarg");
             }
         }
+        Some(())
+    }
+
+    /// Pushes the address (i32) and length (i32) of a `UserRead` slot of
+    /// `len` bytes at `disp` past the pointer in syscall argument `index`,
+    /// adding its capture to the plan.
+    fn read_arg(&mut self, index: u8, disp: u16, len: u16, span: Span) -> Option<()> {
+        let reg = *SYSCALL_ARG_REGS.get(usize::from(index))?;
+        let capture = Capture::UserRead {
+            base: ReadFrom::Reg(reg),
+            disp: i32::from(disp),
+            len,
+        };
+        let offset = self.capture(capture, span)?;
+        let rec = self.l.g_rec;
+        self.ins()
+            .global_get(rec)
+            .i32_const(i32::from(offset))
+            .i32_add()
+            .i32_const(USER_READ_HEADER_LEN as i32 + i32::from(len));
         Some(())
     }
 
@@ -168,4 +210,18 @@ impl Gen<'_, '_> {
             .i32_const(len);
         Some(())
     }
+}
+
+/// The argument that bounds an argument of `kind`, by its tracepoint
+/// field: the byte count of a written buffer, the length of a sockaddr.
+fn bound(fields: &[SyscallArg], kind: ArgKind) -> Option<u8> {
+    let names: &[&str] = match kind {
+        ArgKind::Buf => &["count"],
+        ArgKind::Sockaddr => &["addrlen", "addr_len"],
+        _ => return None,
+    };
+    let index = fields
+        .iter()
+        .position(|a| names.contains(&a.name.as_str()))?;
+    u8::try_from(index).ok()
 }

@@ -13,7 +13,10 @@ pub mod errno;
 pub mod tables;
 
 use alloc::vec::Vec;
-use wasmtap_abi::{STR_STATUS_LEN, sysarg::ArgKind};
+use wasmtap_abi::{
+    STR_STATUS_LEN, USER_READ_HEADER_LEN,
+    sysarg::{ArgKind, SOCKADDR_HEAD, TIMESPEC_LEN},
+};
 
 use crate::fmt::push_i64;
 use crate::strings::{cstr_len, text_str};
@@ -31,7 +34,12 @@ pub fn push_arg(out: &mut Vec<u8>, value: i64, kind: ArgKind) {
         ArgKind::Dec => push_i64(out, value),
         ArgKind::Int => push_i64(out, value as i32 as i64),
         ArgKind::UDec => push_u64(out, bits),
-        ArgKind::Hex | ArgKind::Str | ArgKind::Argv | ArgKind::Buf => push_hex(out, bits),
+        ArgKind::Hex
+        | ArgKind::Str
+        | ArgKind::Argv
+        | ArgKind::Buf
+        | ArgKind::Sockaddr
+        | ArgKind::Timespec => push_hex(out, bits),
         ArgKind::HexOrZero if bits == 0 => out.push(b'0'),
         ArgKind::HexOrZero => push_hex(out, bits),
         ArgKind::Oct | ArgKind::CreatMode => push_octal(out, bits as u32 as u64),
@@ -176,6 +184,125 @@ pub fn push_argv(out: &mut Vec<u8>, slot: &[u8], pointer: i64, max: usize) {
         text_str(out, &rest[..n], 0, true, false, max);
         rest = rest.get(n + 1..).unwrap_or(&[]);
     }
+    out.push(b']');
+}
+
+/// The data of a `UserRead` slot (status, padding, address, then the
+/// bytes), or `None` where the kernel could not read it.
+fn read_slot(slot: &[u8]) -> Option<&[u8]> {
+    let status = usize::try_from(slot_status(slot)?).ok()?;
+    let data = slot.get(USER_READ_HEADER_LEN..)?;
+    Some(&data[..status.min(data.len())])
+}
+
+/// stap's `_struct_sockaddr_u`: the sockaddr of `addrlen` bytes that the
+/// kernel read into `head` (the first [`SOCKADDR_HEAD`] bytes) and `tail`
+/// (the rest, which may be unreadable when the struct is short):
+/// `{AF_INET, 127.0.0.1, 80}`, `{AF_INET6, [::1], 80}`, `{AF_UNIX,
+/// "/run/x.sock"}` (abstract names start with `@`), `{AF_NETLINK}` for
+/// other families; `NULL` for a null `pointer`, the pointer in hex when
+/// unreadable or too short for its family.
+pub fn push_sockaddr(
+    out: &mut Vec<u8>,
+    head: &[u8],
+    tail: &[u8],
+    pointer: i64,
+    addrlen: i64,
+    max: usize,
+) {
+    if pointer == 0 {
+        out.extend_from_slice(b"NULL");
+        return;
+    }
+    let mut bytes = Vec::new();
+    if let Some(head) = read_slot(head) {
+        bytes.extend_from_slice(head);
+        if head.len() == SOCKADDR_HEAD as usize
+            && let Some(tail) = read_slot(tail)
+        {
+            bytes.extend_from_slice(tail);
+        }
+    }
+    let len = usize::try_from(addrlen).unwrap_or(0).min(bytes.len());
+    if !push_sockaddr_bytes(out, &bytes[..len], max) {
+        push_hex(out, pointer as u64);
+    }
+}
+
+/// Appends a sockaddr's bytes as [`push_sockaddr`] does; false when they
+/// are too short for their family.
+fn push_sockaddr_bytes(out: &mut Vec<u8>, sa: &[u8], max: usize) -> bool {
+    use core::fmt::Write as _;
+    const AF_UNIX: u16 = 1;
+    const AF_INET: u16 = 2;
+    const AF_INET6: u16 = 10;
+    let Some(family) = sa.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
+        return false;
+    };
+    let port = |sa: &[u8]| u16::from_be_bytes([sa[2], sa[3]]);
+    let mut text = alloc::string::String::new();
+    match family {
+        AF_INET if sa.len() >= 8 => {
+            let addr = core::net::Ipv4Addr::new(sa[4], sa[5], sa[6], sa[7]);
+            let _ = write!(text, "{{AF_INET, {addr}, {}}}", port(sa));
+        }
+        AF_INET6 if sa.len() >= 24 => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&sa[8..24]);
+            let addr = core::net::Ipv6Addr::from(octets);
+            let _ = write!(text, "{{AF_INET6, [{addr}], {}}}", port(sa));
+        }
+        AF_UNIX => {
+            let path = &sa[2..];
+            out.extend_from_slice(b"{AF_UNIX, ");
+            match path.split_first() {
+                // An abstract name: every byte up to addrlen counts.
+                Some((0, name)) if !name.is_empty() => {
+                    let mut shown = Vec::with_capacity(name.len() + 1);
+                    shown.push(b'@');
+                    shown.extend_from_slice(name);
+                    text_str(out, &shown, 0, true, false, max);
+                }
+                _ => text_str(out, &path[..cstr_len(path)], 0, true, false, max),
+            }
+            out.push(b'}');
+            return true;
+        }
+        AF_INET | AF_INET6 => return false,
+        _ => {
+            out.push(b'{');
+            push_enum(out, u64::from(family), tables::SOCK_FAMILY);
+            out.push(b'}');
+            return true;
+        }
+    }
+    out.extend_from_slice(text.as_bytes());
+    true
+}
+
+/// stap's `_struct_timespec_u`: `[seconds.nanoseconds]` of the timespec in
+/// a `UserRead` slot; `NULL` for a null `pointer`, the pointer in hex when
+/// unreadable.
+pub fn push_timespec(out: &mut Vec<u8>, slot: &[u8], pointer: i64) {
+    if pointer == 0 {
+        out.extend_from_slice(b"NULL");
+        return;
+    }
+    let Some(ts) = read_slot(slot).filter(|d| d.len() >= TIMESPEC_LEN as usize) else {
+        push_hex(out, pointer as u64);
+        return;
+    };
+    let field = |at: usize| i64::from_le_bytes(ts[at..at + 8].try_into().unwrap_or([0; 8]));
+    out.push(b'[');
+    push_i64(out, field(0));
+    out.push(b'.');
+    let nanos = field(8);
+    let mut digits = Vec::new();
+    push_i64(&mut digits, nanos);
+    for _ in digits.len()..9 {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&digits);
     out.push(b']');
 }
 
@@ -340,6 +467,17 @@ impl crate::Runtime {
     pub fn fmt_sys_buf(&mut self, slot: &[u8], pointer: i64, count: i64) {
         let max = self.max_string();
         self.fmt_with(|out| push_buf(out, slot, pointer, count, max));
+    }
+
+    /// Appends a sockaddr read in two slots ([`push_sockaddr`]).
+    pub fn fmt_sys_sockaddr(&mut self, head: &[u8], tail: &[u8], pointer: i64, addrlen: i64) {
+        let max = self.max_string();
+        self.fmt_with(|out| push_sockaddr(out, head, tail, pointer, addrlen, max));
+    }
+
+    /// Appends a timespec slot ([`push_timespec`]).
+    pub fn fmt_sys_timespec(&mut self, slot: &[u8], pointer: i64) {
+        self.fmt_with(|out| push_timespec(out, slot, pointer));
     }
 
     /// stap's `retstr` as a string value ([`push_retstr`]); `kind` is

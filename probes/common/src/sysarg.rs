@@ -143,7 +143,30 @@ kinds! {
     /// Compiler only: a mode printed in octal only when the `flags`
     /// argument has `O_CREAT` or `O_TMPFILE` (open, openat).
     CreatMode = 131, "creat_mode";
+    /// Compiler only: a user `struct sockaddr *` of `addrlen` bytes, read
+    /// in the kernel ([`SOCKADDR_HEAD`] + [`SOCKADDR_TAIL`] bytes):
+    /// `{AF_INET, 127.0.0.1, 80}`, `{AF_INET6, [::1], 80}`,
+    /// `{AF_UNIX, "/run/x.sock"}`.
+    Sockaddr = 132, "sockaddr";
+    /// Compiler only: a user `struct timespec *`, read in the kernel:
+    /// `[1.500000000]`, `NULL` for 0.
+    Timespec = 133, "timespec";
 }
+
+/// Bytes of a sockaddr read in a first `UserRead`: all of a
+/// `sockaddr_in6` (so any inet address is complete even when the rest of
+/// the largest sockaddr is not readable).
+pub const SOCKADDR_HEAD: u16 = 28;
+/// Bytes read after [`SOCKADDR_HEAD`] in a second `UserRead`, up to the
+/// size of a `sockaddr_un` (110).
+pub const SOCKADDR_TAIL: u16 = 82;
+/// Bytes of a `struct timespec`.
+pub const TIMESPEC_LEN: u16 = 16;
+
+/// `struct pt_regs` byte offsets of the registers carrying syscall
+/// arguments 0..=5 on x86_64 (di, si, dx, r10, r8, r9): where user memory
+/// reads behind syscall pointer arguments take their base.
+pub const SYSCALL_ARG_REGS: [u16; 6] = [112, 104, 96, 56, 72, 64];
 
 /// `O_CREAT | __O_TMPFILE`: open(2) flags with which the call takes a mode,
 /// so `argstr` prints it ([`ArgKind::CreatMode`]).

@@ -182,6 +182,14 @@ pub const RUNTIME_FUNCS: &[RuntimeFunc] = &[
     // (slot, slot_len, pointer, count): appends at most `count` bytes of a
     // `UserStr` slot, quoted, with `...` when cut short.
     f("fmt_sys_buf", &[I32, I32, I64, I64], &[]),
+    // (head, head_len, tail, tail_len, pointer, addrlen): appends the
+    // sockaddr read by two `UserRead` slots (the first
+    // [`crate::sysarg::SOCKADDR_HEAD`] bytes, then the rest), `{AF_INET,
+    // 127.0.0.1, 80}`.
+    f("fmt_sys_sockaddr", &[I32, I32, I32, I32, I64, I64], &[]),
+    // (slot, slot_len, pointer): appends the timespec of a `UserRead`
+    // slot, `[1.500000000]`.
+    f("fmt_sys_timespec", &[I32, I32, I64], &[]),
     // (value, kind): stap's `retstr`: `-2 (ENOENT)`, or the value.
     f("sys_retstr", &[I64, I32], &[I64]),
     // (maxstringlen, maxmapentries): the script's limits, from `init`.
