@@ -201,18 +201,7 @@ int main(int argc, char **argv) {
 fn gcc(name: &str, source: &str, flags: &[&str]) -> PathBuf {
     let dir = PathBuf::from(unique_path(name));
     std::fs::create_dir_all(&dir).unwrap();
-    let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, source).unwrap();
-    let exe = dir.join(name);
-    let out = Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&exe)
-        .arg(&c)
-        .output()
-        .expect("run gcc (scripts/setup installs it)");
-    assert!(out.status.success(), "gcc: {}", text(&out.stderr));
-    exe
+    common::gcc(&dir, name, source, flags)
 }
 
 #[test]

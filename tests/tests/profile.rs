@@ -86,29 +86,9 @@ fn scratch(test: &str) -> Scratch {
     Scratch(dir)
 }
 
-/// Compiles `source` with gcc and `flags` into `dir/name`.
-fn build(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
-    let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, source).expect("write C source");
-    let exe = dir.join(name);
-    let out = Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&exe)
-        .arg(&c)
-        .output()
-        .expect("run gcc (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
-}
-
 /// The CPU-bound program built without frame pointers.
 fn cpu_bound(dir: &Path) -> PathBuf {
-    build(dir, "cpu", CPU_BOUND, &["-O2", "-fomit-frame-pointer"])
+    common::gcc(dir, "cpu", CPU_BOUND, &["-O2", "-fomit-frame-pointer"])
 }
 
 /// A printed stack report: each stack's frame lines with its count.
@@ -233,7 +213,7 @@ fn issue5_stacks_without_frame_pointers_are_complete() {
 #[test]
 fn kernel_stacks_of_a_syscall_heavy_program_name_a_syscall_path() {
     let dir = scratch("kstack");
-    let exe = build(&dir, "sys", SYSCALL_HEAVY, &["-O2"]);
+    let exe = common::gcc(&dir, "sys", SYSCALL_HEAVY, &["-O2"]);
     let command = format!("{} 2", exe.display());
     let report = run_ok(&[
         "-c",
@@ -381,7 +361,7 @@ fn frames_of_a_replaced_binary_are_named_from_the_mapped_file() {
     let exe = cpu_bound(&dir);
     let child = Running::start(&exe, 3);
     std::fs::remove_file(&exe).unwrap();
-    let other = build(
+    let other = common::gcc(
         &dir,
         "other",
         "int unrelated(int x) { return x * 3; }\nint main(void) { return unrelated(1); }\n",

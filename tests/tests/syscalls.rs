@@ -6,6 +6,7 @@ mod common;
 
 use std::{
     io::Write,
+    path::Path,
     process::{Command, Stdio},
 };
 
@@ -270,22 +271,12 @@ int main(void) {
 fn argstr_decodes_sockaddr_and_timespec_arguments() {
     let dir = unique_path("struct-args");
     std::fs::create_dir_all(&dir).unwrap();
-    let source = format!("{dir}/prog.c");
-    let exe = format!("{dir}/prog");
-    std::fs::write(&source, STRUCT_ARGS_C).unwrap();
-    let gcc = Command::new("gcc")
-        .args(["-O1", "-o", &exe, &source])
-        .output()
-        .expect("run gcc (scripts/setup installs it)");
-    assert!(
-        gcc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gcc.stderr)
-    );
+    let exe = common::gcc(Path::new(&dir), "prog", STRUCT_ARGS_C, &["-O1"]);
+    let exe = exe.to_str().unwrap();
     let script = r#"probe syscall.connect, syscall.sendto, syscall.nanosleep, syscall.clock_nanosleep {
         if (pid() == target()) printf("%s %s\n", name, argstr)
     }"#;
-    let out = run(&["-c", &exe, "-e", script]);
+    let out = run(&["-c", exe, "-e", script]);
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -41,14 +41,7 @@ fn build(source: &str, flags: &[&str]) -> Built {
         .join("tests/uprobes")
         .join(source);
     let exe = dir.join(source.trim_end_matches(".c"));
-    let status = Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("run gcc");
-    assert!(status.success(), "gcc failed on {}", src.display());
+    common::gcc_file(&src, &exe, flags);
     Built { dir, exe }
 }
 

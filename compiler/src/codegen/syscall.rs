@@ -142,12 +142,7 @@ impl Gen<'_, '_> {
                 let max = BUF_CAPTURE.min(max);
                 self.slot(Capture::UserString { arg: index, max }, max, span)?;
                 self.arg(index, span)?;
-                match count {
-                    Some(count) => self.arg(count, span)?,
-                    None => {
-                        self.ins().i64_const(i64::from(max));
-                    }
-                }
+                self.arg_or(count, max, span)?;
                 self.rt("fmt_sys_buf");
             }
             ArgKind::Sockaddr => {
@@ -155,12 +150,7 @@ impl Gen<'_, '_> {
                 self.read_arg(index, 0, SOCKADDR_HEAD, span)?;
                 self.read_arg(index, SOCKADDR_HEAD, SOCKADDR_TAIL, span)?;
                 self.arg(index, span)?;
-                match count {
-                    Some(count) => self.arg(count, span)?,
-                    None => {
-                        self.ins().i64_const(i64::from(size));
-                    }
-                }
+                self.arg_or(count, size, span)?;
                 self.rt("fmt_sys_sockaddr");
             }
             ArgKind::Timespec => {
@@ -175,6 +165,17 @@ impl Gen<'_, '_> {
             }
         }
         Some(())
+    }
+
+    /// Pushes argument `index` if there is one, else `default`.
+    fn arg_or(&mut self, index: Option<u8>, default: u16, span: Span) -> Option<()> {
+        match index {
+            Some(index) => self.arg(index, span),
+            None => {
+                self.ins().i64_const(i64::from(default));
+                Some(())
+            }
+        }
     }
 
     /// Pushes the address (i32) and length (i32) of a `UserRead` slot of

@@ -6,7 +6,7 @@ pub mod daemon;
 
 use std::{
     io::{BufRead, BufReader, Read},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
@@ -233,4 +233,31 @@ pub fn assert_unloaded(ids: &[u32]) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Compiles the C file `source` into `exe` with gcc and `flags` (scripts/setup
+/// installs gcc); a compile error fails the test with gcc's message.
+pub fn gcc_file(source: &Path, exe: &Path, flags: &[&str]) {
+    let out = Command::new("gcc")
+        .args(flags)
+        .arg("-o")
+        .arg(exe)
+        .arg(source)
+        .output()
+        .expect("run gcc (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "gcc failed on {}: {}",
+        source.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes C `source` to `dir/NAME.c` and compiles it into `dir/NAME`.
+pub fn gcc(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, source).expect("write the C source");
+    let exe = dir.join(name);
+    gcc_file(&c, &exe, flags);
+    exe
 }
