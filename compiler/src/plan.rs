@@ -92,6 +92,8 @@ pub enum Capture {
     UserString { arg: u8, max: u16 },
     /// The syscall's return value.
     RetVal,
+    /// The exiting task's exit code (see `OpCode::ExitCode`).
+    ExitCode,
     /// User ip, sp, bp and a copy of `len` bytes of the user stack from sp,
     /// for the host's DWARF unwinder.
     UserRegsStack { len: u16 },
@@ -178,6 +180,7 @@ impl PlanBuilder {
                 8,
             ),
             Capture::RetVal => (PlanOp::new(OpCode::RetVal, self.next), 8),
+            Capture::ExitCode => (PlanOp::new(OpCode::ExitCode, self.next), 8),
             Capture::Reg(src) => (
                 PlanOp {
                     src,

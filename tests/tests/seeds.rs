@@ -178,3 +178,31 @@ fn process_begin_and_end_see_a_child_once() {
         "stdout:\n{stdout}"
     );
 }
+
+/// `code` is the status do_exit() was given, as in stap: `status << 8` for
+/// exit(status), the signal number for a death by signal.
+#[test]
+fn kprocess_exit_code_is_the_exit_status() {
+    let script = r#"
+        probe kprocess.exit { if (pid() == target()) printf("kprocess.exit %d\n", code) }
+        probe kernel.function("do_exit") { if (pid() == target()) printf("do_exit %d\n", $code) }
+    "#;
+    let run_with = |command: &str| {
+        let out = common::run(&["-c", command, "-e", script]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    assert_eq!(
+        run_with("sh -c 'exit 3'"),
+        "kprocess.exit 768\ndo_exit 768\n"
+    );
+    assert_eq!(
+        run_with("sh -c 'kill -TERM $$'"),
+        "kprocess.exit 15\ndo_exit 15\n"
+    );
+}

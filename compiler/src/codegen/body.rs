@@ -962,6 +962,10 @@ impl<'a, 'l> Gen<'a, 'l> {
             }
             ProbeVar::ConstStr(text) => self.literal(text.as_bytes()),
             ProbeVar::TracepointParms => return self.tracepoint_parms(span),
+            ProbeVar::ExitCode => {
+                let offset = self.capture(Capture::ExitCode, span)?;
+                self.load_field(offset);
+            }
             _ => return self.user_probe_var(var, span),
         }
         Some(var.ty())

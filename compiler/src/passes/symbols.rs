@@ -238,6 +238,8 @@ pub enum ProbeVar {
     ConstStr(&'static str),
     /// `$$parms` of a tracepoint: every field as `name=value`.
     TracepointParms,
+    /// The exit code of the exiting task (`code` of `kprocess.exit`).
+    ExitCode,
 }
 
 impl ProbeVar {
@@ -251,6 +253,7 @@ impl ProbeVar {
             | ProbeVar::MarkArg { .. }
             | ProbeVar::ArgInt { .. }
             | ProbeVar::SyscallNr
+            | ProbeVar::ExitCode
             | ProbeVar::Const(_) => Ty::Long,
             ProbeVar::Field { string, .. } if !string => Ty::Long,
             _ => Ty::Str,

@@ -261,6 +261,11 @@ pub fn probe_var(
         if name == "$parms" {
             return Some(ProbeVar::TracepointParms);
         }
+        // do_exit(long code): its one parameter is the task's exit code.
+        if name == "code" && matches!(alias, Some(TapsetAlias::KernelFunction(f)) if f == "do_exit")
+        {
+            return Some(ProbeVar::ExitCode);
+        }
         return field_var(tracepoint, name);
     }
     let field = |n: &str| field_var(tracepoint, n);
@@ -280,6 +285,7 @@ pub fn probe_var(
         (TapsetAlias::SignalSend, "name") => Some(ProbeVar::ConstStr("send_signal")),
         (TapsetAlias::KprocessExec, "filename") => field("filename"),
         (TapsetAlias::ProcessBegin, "pid") => field("pid"),
+        (TapsetAlias::KprocessExit | TapsetAlias::ProcessEnd, "code") => Some(ProbeVar::ExitCode),
         _ => None,
     }
 }
@@ -312,6 +318,7 @@ pub fn probe_var_names(tracepoint: &Tracepoint, alias: Option<&TapsetAlias>) -> 
         .to_vec(),
         Some(TapsetAlias::KprocessExec) => vec!["filename".into()],
         Some(TapsetAlias::ProcessBegin) => vec!["pid".into()],
+        Some(TapsetAlias::KprocessExit | TapsetAlias::ProcessEnd) => vec!["code".into()],
         _ => Vec::new(),
     };
     names.extend(

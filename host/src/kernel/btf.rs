@@ -241,7 +241,7 @@ impl Btf {
             cred_egid: self.offset("cred", "egid")?,
             mm_arg_start: self.offset("mm_struct", "arg_start")?,
             mm_arg_end: self.offset("mm_struct", "arg_end")?,
-            _pad: 0,
+            exit_code: self.offset("task_struct", "exit_code")?,
         })
     }
 }

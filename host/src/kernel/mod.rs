@@ -143,11 +143,12 @@ const PROGRAMS: [(&str, &str); 2] = [
 ];
 
 /// The ops that read kernel structs at offsets from BTF ([`Config::task`]).
-const TASK_OPS: [OpCode; 4] = [
+const TASK_OPS: [OpCode; 5] = [
     OpCode::TaskChain,
     OpCode::ParentTgid,
     OpCode::EuidEgid,
     OpCode::Cmdline,
+    OpCode::ExitCode,
 ];
 
 /// Every program of the object, in the order [`KernelSession::programs`]

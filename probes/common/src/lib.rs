@@ -186,6 +186,10 @@ pub enum OpCode {
     /// padding, u64 address), then the bytes. A faulted base slot is
     /// propagated as for `UserRead`.
     UserStrAt = 22,
+    /// u64 `exit_code` of the current task (`Config::task`): the status
+    /// `do_exit` was given (`status << 8`, or the signal that killed it),
+    /// set before `sched_process_exit` fires.
+    ExitCode = 23,
 }
 
 /// Where a [`OpCode::UserRead`] or [`OpCode::UserStrAt`] finds its base
@@ -230,6 +234,7 @@ impl OpCode {
             20 => Self::Reg,
             21 => Self::UserRead,
             22 => Self::UserStrAt,
+            23 => Self::ExitCode,
             _ => return None,
         })
     }
@@ -479,7 +484,8 @@ pub struct TaskOffsets {
     pub mm_arg_start: u32,
     /// `mm_struct.arg_end`.
     pub mm_arg_end: u32,
-    pub _pad: u32,
+    /// `task_struct.exit_code`.
+    pub exit_code: u32,
 }
 
 #[cfg(feature = "user")]

@@ -638,6 +638,16 @@ extern "C" fn step(index: u64, ctx: *mut c_void) -> i64 {
             cmdline(run, dst, len);
             return 0;
         }
+        Some(OpCode::ExitCode) => {
+            // SAFETY: as above.
+            let off = unsafe { &*run.task };
+            if off.exit_code == 0 {
+                0
+            } else {
+                let task = unsafe { bpf_get_current_task() };
+                unsafe { read_kernel_u32(task + off.exit_code as u64) as u64 }
+            }
+        }
         Some(OpCode::UserRead) => {
             user_read(run, &op, false);
             return 0;
