@@ -123,17 +123,6 @@ fn top_stack(report: &str) -> Vec<String> {
     top.0.clone()
 }
 
-fn run_ok(args: &[&str]) -> String {
-    let out = common::run(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "wasmtap {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 /// A child that is killed when the test ends, however it ends.
 struct Running(Child);
 
@@ -168,7 +157,7 @@ fn seed_program_5_with_c_finds_the_hot_function() {
     let script = dir.join("prof.stp");
     std::fs::write(&script, SEED5).unwrap();
     let command = format!("{} 30", exe.display());
-    let report = run_ok(&["-c", &command, script.to_str().unwrap()]);
+    let report = common::run_ok(&["-c", &command, script.to_str().unwrap()]);
     let top = top_stack(&report);
     assert_eq!(function(&top[0]), Some("hot"), "{report}");
     let exe_name = exe.display().to_string();
@@ -183,7 +172,7 @@ fn seed_program_5_with_x_pid_finds_the_hot_function() {
     std::fs::write(&script, SEED5).unwrap();
     let child = Running::start(&exe, 30);
     let pid = child.pid();
-    let report = run_ok(&["-x", &pid, script.to_str().unwrap()]);
+    let report = common::run_ok(&["-x", &pid, script.to_str().unwrap()]);
     assert_eq!(function(&top_stack(&report)[0]), Some("hot"), "{report}");
 }
 
@@ -197,7 +186,7 @@ fn issue5_stacks_without_frame_pointers_are_complete() {
     let script = dir.join("prof.stp");
     std::fs::write(&script, SEED5).unwrap();
     let command = format!("{} 30", exe.display());
-    let report = run_ok(&["-c", &command, script.to_str().unwrap()]);
+    let report = common::run_ok(&["-c", &command, script.to_str().unwrap()]);
     let top = top_stack(&report);
     let names: Vec<&str> = top
         .iter()
@@ -215,7 +204,7 @@ fn kernel_stacks_of_a_syscall_heavy_program_name_a_syscall_path() {
     let dir = scratch("kstack");
     let exe = common::gcc(&dir, "sys", SYSCALL_HEAVY, &["-O2"]);
     let command = format!("{} 2", exe.display());
-    let report = run_ok(&[
+    let report = common::run_ok(&[
         "-c",
         &command,
         "-e",
@@ -241,7 +230,7 @@ fn profile_shortcut_draws_a_well_formed_flame_graph_with_the_hot_function() {
     let exe = cpu_bound(&dir);
     let svg_path = dir.join("out.svg");
     let command = format!("{} 2", exe.display());
-    let report = run_ok(&[
+    let report = common::run_ok(&[
         "profile",
         "-c",
         &command,
@@ -280,7 +269,7 @@ fn folded_output_has_one_root_first_line_per_stack() {
     let dir = scratch("folded");
     let exe = cpu_bound(&dir);
     let command = format!("{} 2", exe.display());
-    let folded = run_ok(&["profile", "-c", &command, "--output", "folded"]);
+    let folded = common::run_ok(&["profile", "-c", &command, "--output", "folded"]);
     let mut total = 0;
     for line in folded.lines() {
         let (stack, count) = line.rsplit_once(' ').expect("`stack count`");
@@ -319,7 +308,7 @@ fn hardware_cycles_sample_or_say_why_not() {
 /// is seen; the run ends (running `end`) when it exits.
 #[test]
 fn c_command_is_traced_from_its_exec_and_ends_the_run() {
-    let report = run_ok(&[
+    let report = common::run_ok(&[
         "-c",
         "/bin/true",
         "-e",
@@ -348,7 +337,7 @@ fn profile_of_a_pid_ends_when_the_process_exits() {
     let pid = child.pid();
     // No --duration: the run must end by itself when the process does
     // (the test harness would otherwise hang here).
-    let report = run_ok(&["profile", "-x", &pid]);
+    let report = common::run_ok(&["profile", "-x", &pid]);
     assert_eq!(function(&top_stack(&report)[0]), Some("hot"), "{report}");
 }
 
@@ -369,7 +358,7 @@ fn frames_of_a_replaced_binary_are_named_from_the_mapped_file() {
     );
     std::fs::rename(&other, &exe).unwrap();
     let pid = child.pid();
-    let report = run_ok(&["profile", "-x", &pid]);
+    let report = common::run_ok(&["profile", "-x", &pid]);
     let top = top_stack(&report);
     assert_eq!(function(&top[0]), Some("hot"), "{report}");
     assert!(

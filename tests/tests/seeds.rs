@@ -187,16 +187,7 @@ fn kprocess_exit_code_is_the_exit_status() {
         probe kprocess.exit { if (pid() == target()) printf("kprocess.exit %d\n", code) }
         probe kernel.function("do_exit") { if (pid() == target()) printf("do_exit %d\n", $code) }
     "#;
-    let run_with = |command: &str| {
-        let out = common::run(&["-c", command, "-e", script]);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    };
+    let run_with = |command: &str| common::run_ok(&["-c", command, "-e", script]);
     assert_eq!(
         run_with("sh -c 'exit 3'"),
         "kprocess.exit 768\ndo_exit 768\n"

@@ -40,6 +40,19 @@ pub fn run(args: &[&str]) -> Output {
     wait_output(child, Duration::from_secs(60))
 }
 
+/// Runs wasmtap with `args` to completion, fails the test unless it
+/// succeeds, and returns its standard output.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "wasmtap {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Waits for a child with a deadline, killing it if it overruns. Its
 /// output is read as it comes, so a chatty child never blocks on a full
 /// pipe.
