@@ -225,7 +225,7 @@ impl KernelSession {
         };
         let mut map = Array::<_, Config>::try_from(map_mut(&mut ebpf, names::CONFIG)?)
             .map_err(|source| map_error(names::CONFIG, "open", source))?;
-        map.set(0, config, 0)
+        map.set(0, &config, 0)
             .map_err(|source| map_error(names::CONFIG, "write", source))?;
         // Array maps start zeroed, and a zeroed route names probe 0 in every
         // slot: mark every syscall unrouted before anything attaches.
@@ -234,7 +234,7 @@ impl KernelSession {
                 .map_err(|source| map_error(map_name, "open", source))?;
             for nr in 0..wasmtap_abi::MAX_SYSCALLS {
                 routes
-                    .set(nr, ProbeRoute::default(), 0)
+                    .set(nr, &ProbeRoute::default(), 0)
                     .map_err(|source| map_error(map_name, "clear", source))?;
             }
         }
@@ -299,7 +299,7 @@ impl KernelSession {
             self.config.task = btf::running_kernel_task_offsets()?;
             let mut map = Array::<_, Config>::try_from(map_mut(&mut self.ebpf, names::CONFIG)?)
                 .map_err(|source| map_error(names::CONFIG, "open", source))?;
-            map.set(0, self.config, 0)
+            map.set(0, &self.config, 0)
                 .map_err(|source| map_error(names::CONFIG, "write", source))?;
         }
 
@@ -307,7 +307,7 @@ impl KernelSession {
             .map_err(|source| map_error(names::PLANS, "open", source))?;
         for probe in probes {
             plans
-                .set(probe.id, probe.plan, 0)
+                .set(probe.id, &probe.plan, 0)
                 .map_err(|source| map_error(names::PLANS, "write", source))?;
         }
 
@@ -350,7 +350,7 @@ impl KernelSession {
         for &old in &self.installed {
             if !probes.iter().any(|p| p.id == old) {
                 plans
-                    .set(old, Plan::default(), 0)
+                    .set(old, &Plan::default(), 0)
                     .map_err(|source| map_error(names::PLANS, "clear", source))?;
             }
         }
@@ -451,7 +451,7 @@ impl KernelSession {
                 cookie: Some(id.into()),
             };
             let link = program
-                .attach(point, &target.path, scope)
+                .attach([point], &target.path, scope)
                 .map_err(|source| KernelError::AttachTarget {
                     program: name,
                     target: describe_uprobe(target),
@@ -662,7 +662,7 @@ fn write_routes(
     }
     for &nr in previous {
         if !table.contains_key(&nr) {
-            map.set(nr, ProbeRoute::default(), 0)
+            map.set(nr, &ProbeRoute::default(), 0)
                 .map_err(|source| map_error(map_name, "clear", source))?;
         }
     }
