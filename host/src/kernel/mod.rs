@@ -33,9 +33,9 @@
 //!   (600 plain uprobes: `wasmtap` took 66 s to exit after SIGINT). A
 //!   uprobe_multi link carries every uprobe of one binary, process and kind
 //!   and detaches in one grace period: with it the same 600-function
-//!   script exits 0.04 s after SIGINT and attaches in 0.15 s from start
-//!   (0.30 s with plain links; `scripts/bench.py --only=many_uprobes`), and
-//!   500 uprobes attach at ~70 µs each. Raw tracepoints and cpu-clock events
+//!   script exits 0.02 s after SIGINT and is attached 0.06-0.10 s after
+//!   start (0.30 s with plain links; `scripts/bench.py --only=many_uprobes`),
+//!   and 500 uprobes attach at ~70 µs each. Raw tracepoints and cpu-clock events
 //!   detach in about a millisecond.
 
 mod btf;
