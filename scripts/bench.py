@@ -19,9 +19,10 @@ each tracer took to attach and to stop.
 Scenarios: start-to-exit and start-to-attached; per-event overhead of
 counting every syscall by process name (and drops); printf per event
 (events/s, loss, host peak RSS); 999 Hz profiling overhead; uprobe per-hit
-overhead; compile time of a 500-line script, cold and cached; handler-heavy
-begin scripts (1M array updates, 1M sprintf) against plain Rust; 1/4/16
-tenants of the daemon (overhead per event, memory per tenant).
+overhead; start to attached and SIGINT to exit with 600 uprobes; compile time
+of a 500-line script, cold and cached; handler-heavy begin scripts (1M array
+updates, 1M sprintf) against plain Rust; 1/4/16 tenants of the daemon
+(overhead per event, memory per tenant).
 """
 import json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, threading, time
 
@@ -159,8 +160,9 @@ class Tracer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, err = self.proc.communicate()
+        self.stopped_after = time.perf_counter() - t0
         if os.environ.get("BENCH_DEBUG"):
-            print(f"# stop {self.cmd[0]} took {time.perf_counter() - t0:.2f} s, ready after {self.ready_after:.2f} s", file=sys.stderr)
+            print(f"# stop {self.cmd[0]} took {self.stopped_after:.2f} s, ready after {self.ready_after:.2f} s", file=sys.stderr)
         return out, err, rss
 
 
@@ -312,6 +314,40 @@ def uprobes(b):
     b.row(names[1], [(x - untraced) / n * 1e9 for x in a], [(x - untraced) / n * 1e9 for x in t])
 
 
+MANY_FUNCTIONS = 600
+
+
+def many_uprobes(b):
+    """Start to attached and SIGINT to exit with a uprobe on each of
+    MANY_FUNCTIONS functions of one binary: detaching dominates when every
+    uprobe is its own perf event (~100 ms each)."""
+    n = MANY_FUNCTIONS
+    names = [f"attach {n} uprobes (s)", f"exit after {n} uprobes attached (s)"]
+    source = "".join(f"__attribute__((noinline)) int fn_{i}(int x) {{ __asm__ volatile(\"\"); return x + {i}; }}\n" for i in range(n))
+    source += "int main(void) { int acc = 0;\n" + "".join(f"acc += fn_{i}(acc);\n" for i in range(n)) + "return acc & 1; }\n"
+    binary = os.path.join(b.work, "manyfuncs")
+    subprocess.run(["cc", "-O1", "-x", "c", "-", "-o", binary], input=source.encode(), check=True)
+    script = f'global c; probe process("{binary}").function("fn_*") {{ c <<< 1 }} probe end {{ }}'
+    ok, why = b.supports(script)
+    if not ok:
+        return b.missing(names, f"not in this build: {why}")
+    attach, stop, t_attach, t_stop = [], [], [], []
+    # Each bpftrace or pre-uprobe_multi exit takes about a minute: few repetitions.
+    for _ in range(min(REPS, 3)):
+        tr = Tracer([WASMTAP, "-v", "-e", script], "attached; running")
+        attach.append(tr.ready_after)
+        tr.stop()
+        stop.append(tr.stopped_after)
+        if b.have_bpftrace:
+            # bpftrace refuses more than 512 probes unless told.
+            tr = Tracer(["env", f"BPFTRACE_MAX_PROBES={2 * n}", "bpftrace", "-e", f'BEGIN {{ printf("ready\\n"); }} uprobe:{binary}:fn_* {{ @ = count(); }}'], "ready", "stdout")
+            t_attach.append(tr.ready_after)
+            tr.stop()
+            t_stop.append(tr.stopped_after)
+    b.row(names[0], attach, t_attach)
+    b.row(names[1], stop, t_stop)
+
+
 # The same logic as the two wasmtap scripts below, in plain Rust.
 NATIVE_RS = r"""
 use std::{collections::HashMap, fmt::Write, time::Instant};
@@ -443,7 +479,7 @@ def status_kib(pid, field):
     return 0
 
 
-SCENARIOS = [startup, counting, printf_path, profiling, uprobes, compile_times, handlers_vs_rust, tenants]
+SCENARIOS = [startup, counting, printf_path, profiling, uprobes, many_uprobes, compile_times, handlers_vs_rust, tenants]
 
 
 def main():

@@ -11,13 +11,14 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use aya::sys::UProbeMultiFeature;
 use wasmtap::kernel::{
     Attach, KernelOptions, KernelProbe, KernelSession, PerfCounter, UprobeLocation,
     check_privileges,
 };
 use wasmtap_abi::{
     COMM_LEN, Filter, FilterCmp, FilterField, HEADER_LEN, MAX_ARGV, OpCode, Plan, PlanOp,
-    RecordHeader, STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry,
+    RecordHeader, STR_STATUS_LEN, TASK_CHAIN_HEADER_LEN, TASK_ENTRY_LEN, TaskEntry, names,
 };
 
 const SYS_OPENAT: u32 = 257;
@@ -1004,11 +1005,12 @@ fn uprobe_arguments_return_value_and_user_stack() {
     drop_and_check_unloaded(session);
 }
 
-/// Many uprobes attach in well under a millisecond each. Detaching is
-/// slower: the kernel waits for RCU grace periods under a global mutex for
-/// each uprobe (100-130 ms each, ~50 s for 500), so this test uses fewer
-/// functions than the 500 measured to keep the suite fast; set
-/// `WASMTAP_TEST_UPROBES=500` to measure that.
+/// Many uprobes attach in well under a millisecond each, and those of one
+/// binary share one uprobe_multi link where the kernel has them (the first,
+/// attached alone, keeps its plain link). Without uprobe_multi each uprobe
+/// takes 100-130 ms to detach (RCU grace periods under a global mutex, ~50 s
+/// for 500), so this test uses fewer functions than the 500 measured to
+/// stay fast there too; set `WASMTAP_TEST_UPROBES=500` to measure that.
 #[test]
 fn many_uprobes_attach_quickly_and_all_fire() {
     let n: usize = std::env::var("WASMTAP_TEST_UPROBES")
@@ -1061,6 +1063,12 @@ fn many_uprobes_attach_quickly_and_all_fire() {
     let expected: Vec<(u32, u64)> = (0..n as u32).map(|i| (i, u64::from(i))).collect();
     assert_eq!(seen, expected, "each function fired once with its argument");
     eprintln!("attached {n} uprobes, {took:?} per function");
+    let multi = aya::sys::is_uprobe_multi_supported(UProbeMultiFeature::ProcessScopedPidFilter)
+        .expect("probe for uprobe_multi");
+    let programs = session.programs().expect("program info");
+    let attached = |name| programs.iter().any(|p| p.name == name && p.attached);
+    assert!(attached(names::PROG_UPROBE), "{programs:?}");
+    assert_eq!(attached(names::PROG_UPROBE_MULTI), multi, "{programs:?}");
     drop_and_check_unloaded(session);
 }
 

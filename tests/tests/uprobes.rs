@@ -357,3 +357,124 @@ fn usdt_memory_operands_are_read() {
         ["-3 270 [arg1=0xfffffffffffffffd arg2=0x10e]"]
     );
 }
+
+/// Functions in the generated program of [`many_functions`].
+const MANY: usize = 300;
+
+/// A program with [`MANY`] functions `fn_I`, each called `I % 5 + 1` times.
+/// Run as `EXE probed`, it calls none and prints how many of them start
+/// with an int3 (0xcc), which is how a uprobe shows in the traced process's
+/// own code.
+fn many_functions(dir: &Path) -> PathBuf {
+    let mut c = String::from("#include <stdio.h>\n#include <string.h>\n");
+    for i in 0..MANY {
+        c += &format!(
+            "__attribute__((noinline)) int fn_{i}(int x) {{ __asm__ volatile(\"\"); return x + {i}; }}\n"
+        );
+    }
+    c += &format!("static int (*const fns[{MANY}])(int) = {{");
+    c += &(0..MANY)
+        .map(|i| format!("fn_{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    c += &format!(
+        "}};
+int main(int argc, char **argv) {{
+    int n = 0, acc = 0;
+    if (argc > 1 && strcmp(argv[1], \"probed\") == 0) {{
+        for (int i = 0; i < {MANY}; i++) n += *(const volatile unsigned char *)fns[i] == 0xcc;
+        printf(\"%d\\n\", n);
+        return 0;
+    }}
+    for (int i = 0; i < {MANY}; i++)
+        for (int k = 0; k <= i % 5; k++) acc += fns[i](acc);
+    return acc == 42;
+}}
+"
+    );
+    common::gcc(dir, "many", &c, &["-O1"])
+}
+
+/// How many functions of the program built by [`many_functions`] carry a
+/// uprobe right now.
+fn probed_functions(exe: &Path) -> usize {
+    let out = Command::new(exe)
+        .arg("probed")
+        .output()
+        .expect("run the program");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().expect("a count")
+}
+
+/// The `fn_I` lines of `stdout` (`fn_I ENTRIES RETURNS`), checked against
+/// the calls the program makes: each hit reaches the probe of its own
+/// function, so the per-offset cookies name the right probes.
+fn assert_hits_per_function(stdout: &str, context: &str) {
+    let mut got: Vec<&str> = lines_starting(stdout, "fn_");
+    got.sort_unstable();
+    let mut expected: Vec<String> = (0..MANY)
+        .map(|i| format!("fn_{i} {0} {0}", i % 5 + 1))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(got, expected, "{context}");
+}
+
+/// `function("*")` on a binary with hundreds of functions: each one fires
+/// its own probe at entry and at return (one uprobe_multi link per kind
+/// where the kernel has them, a link per probe elsewhere), also when scoped
+/// to the `-c` command, and when the tracer exits no uprobe and no program
+/// is left behind.
+#[test]
+fn every_function_of_a_large_binary_is_probed_and_released() {
+    let dir = PathBuf::from(unique_path("many"));
+    std::fs::create_dir_all(&dir).expect("create the build directory");
+    let built = Built {
+        exe: many_functions(&dir),
+        dir,
+    };
+    let exe = &built.exe;
+    assert_eq!(probed_functions(exe), 0, "probed before tracing");
+    let script = |target: &str| {
+        format!(
+            r#"global calls, rets
+               probe {target}.function("*") {{ calls[ppfunc()]++ }}
+               probe {target}.function("fn_*").return {{ rets[ppfunc()]++ }}
+               probe end {{ foreach (f in calls) printf("%s %d %d\n", f, calls[f], rets[f]) }}"#
+        )
+    };
+
+    let tracer = Tracer::start(&["-e", &script(&format!(r#"process("{}")"#, exe.display()))]);
+    let programs = common::bpf_prog_ids_of(tracer.pid());
+    assert!(!programs.is_empty());
+    let status = Command::new(exe).status().expect("run the traced program");
+    assert!(status.code().is_some());
+    assert_eq!(probed_functions(exe), MANY, "probed while tracing");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (stdout, stderr, status) = tracer.stop(libc::SIGINT);
+    assert!(status.success(), "exit status {status}; stderr: {stderr}");
+    assert_hits_per_function(&stdout, &stderr);
+    // The traced run and the `probed` check.
+    assert!(stdout.lines().any(|l| l == "main 2 0"), "{stdout}");
+
+    common::assert_unloaded(&programs);
+    assert_eq!(probed_functions(exe), 0, "probed after the tracer exited");
+    for tracefs in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        if let Ok(events) = std::fs::read_to_string(Path::new(tracefs).join("uprobe_events")) {
+            let name = exe.to_str().expect("utf-8 path");
+            assert!(!events.contains(name), "{tracefs}/uprobe_events: {events}");
+        }
+    }
+
+    let out = run(&[
+        "-c",
+        exe.to_str().expect("utf-8 path"),
+        "-e",
+        &script("process"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_hits_per_function(&stdout, &stderr);
+    assert_eq!(probed_functions(exe), 0, "probed after the -c run");
+}

@@ -4,10 +4,10 @@
 //! learn which event fired. The trace entry cannot tell it: for BPF programs
 //! the kernel overwrites the entry's first 8 bytes (`common_type`,
 //! `common_flags`, `common_preempt_count`, `common_pid`) with a `pt_regs`
-//! pointer. A BPF cookie can, but aya 0.14's `TracePoint::attach` sets none,
-//! so this module makes the two system calls itself: `perf_event_open` of
-//! the tracepoint and `BPF_LINK_CREATE` (`BPF_PERF_EVENT`, kernel 5.15+)
-//! with the cookie. Dropping a [`CookieLink`] closes both descriptors, which
+//! pointer. A BPF cookie can, but aya's `TracePoint::attach` (0.16 too)
+//! sets none, so this module makes the two system calls itself:
+//! `perf_event_open` of the tracepoint and `BPF_LINK_CREATE`
+//! (`BPF_PERF_EVENT`, kernel 5.15+) with the cookie. Dropping a [`CookieLink`] closes both descriptors, which
 //! detaches the program.
 
 use std::{

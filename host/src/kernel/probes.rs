@@ -109,7 +109,8 @@ pub(crate) type RouteTable = BTreeMap<u32, ProbeRoute>;
 /// A tracepoint by name: (system, event).
 pub(crate) type TracepointName = (String, String);
 
-/// A uprobe to attach: one link per probe, the probe id as its cookie.
+/// Where one uprobe probe attaches; probes of one (path, pid, ret) share a
+/// uprobe_multi link where the kernel has them, each with its id as cookie.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct UprobeTarget {
     pub(crate) path: PathBuf,

@@ -79,6 +79,12 @@ pub mod names {
     pub const PROG_UPROBE: &str = "uprobe_entry";
     /// uretprobe program; the probe id is the attach cookie.
     pub const PROG_URETPROBE: &str = "uprobe_return";
+    /// [`PROG_UPROBE`] for uprobe_multi links (kernel 6.6+), whose program
+    /// load needs another expected attach type: one link carries many
+    /// probes, a cookie per offset, and detaches in one RCU grace period.
+    pub const PROG_UPROBE_MULTI: &str = "uprobe_entry_multi";
+    /// [`PROG_URETPROBE`] for uprobe_multi links.
+    pub const PROG_URETPROBE_MULTI: &str = "uprobe_return_multi";
     /// perf_event program, attached on every online CPU and routed by the
     /// sample period.
     pub const PROG_PERF: &str = "perf_sample";

@@ -22,8 +22,13 @@
 //!   for BPF programs; `Arg`, `UserStr` and `Reg` read the task's saved user
 //!   registers.
 //! - `uprobe_entry` / `uprobe_return`: uprobe and uretprobe; the probe id is
-//!   the attach cookie (one link per probe). `Reg` and `CtxField` read the
-//!   context `pt_regs` (function arguments in di, si, dx, cx, r8, r9);
+//!   the attach cookie. `uprobe_entry_multi` / `uprobe_return_multi` are the
+//!   same programs for uprobe_multi links (kernel 6.6+: one link for many
+//!   offsets of one binary, a cookie per offset, detached in one RCU grace
+//!   period instead of one per uprobe); the host uses them where the kernel
+//!   has them and the plain ones, one link per probe, elsewhere. `Reg` and
+//!   `CtxField` read the context `pt_regs` (function arguments in di, si,
+//!   dx, cx, r8, r9);
 //!   `RetVal` is `ax` at return. `UserRead` and `UserStrAt` read user
 //!   memory at a register (or an earlier slot's pointer) plus a
 //!   displacement: struct members, stack-passed arguments, USDT memory
@@ -282,6 +287,18 @@ pub fn trace_event(ctx: TracePointContext) -> u32 {
 
 #[uprobe]
 pub fn uprobe_entry(ctx: ProbeContext) -> u32 {
+    uprobe_entry_body(ctx)
+}
+
+/// `uprobe_entry` for uprobe_multi links (a different expected attach
+/// type, so a second program load).
+#[uprobe(multi)]
+pub fn uprobe_entry_multi(ctx: ProbeContext) -> u32 {
+    uprobe_entry_body(ctx)
+}
+
+#[inline(always)]
+fn uprobe_entry_body(ctx: ProbeContext) -> u32 {
     // SAFETY: helper without memory arguments besides the context.
     let probe = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
     let regs = scalar(ctx.as_ptr());
@@ -298,6 +315,17 @@ pub fn uprobe_entry(ctx: ProbeContext) -> u32 {
 
 #[uretprobe]
 pub fn uprobe_return(ctx: RetProbeContext) -> u32 {
+    uprobe_return_body(ctx)
+}
+
+/// `uprobe_return` for uprobe_multi links.
+#[uretprobe(multi)]
+pub fn uprobe_return_multi(ctx: RetProbeContext) -> u32 {
+    uprobe_return_body(ctx)
+}
+
+#[inline(always)]
+fn uprobe_return_body(ctx: RetProbeContext) -> u32 {
     // SAFETY: helper without memory arguments besides the context.
     let probe = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
     let regs = scalar(ctx.as_ptr());
