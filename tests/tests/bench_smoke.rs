@@ -28,6 +28,8 @@ fn quick_benchmark_produces_every_row() {
         "host peak RSS",
         "999 Hz profile: overhead",
         "uprobe: overhead per hit",
+        "attach ",
+        "exit after ",
         "compile 500-line script, -p4, cold cache",
         "compile 500-line script, -p4, cached",
         "begin script, 1M array updates",

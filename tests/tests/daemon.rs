@@ -13,7 +13,7 @@ use std::{
 use common::{
     assert_unloaded, bpf_prog_ids_of,
     daemon::{Daemon, uid_gid},
-    unique_path, wait_output,
+    unique_path,
 };
 
 const ALICE: &str = "wtap_alice";
@@ -72,14 +72,7 @@ fn each_tenant_sees_only_its_own_processes() {
     }
     std::thread::sleep(Duration::from_millis(200));
 
-    let stats = wait_output(
-        daemon
-            .client(None, &["--stats"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        Duration::from_secs(10),
-    );
+    let stats = daemon.run_client(None, &["--stats"], Duration::from_secs(10));
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats JSON");
     let tenants = stats.as_array().expect("a list of tenants");
     assert_eq!(tenants.len(), 2, "{stats}");
@@ -126,15 +119,7 @@ fn denied_probe_is_refused_before_anything_attaches() {
         ),
         ("probe timer.s(1) { print_backtrace() }", "level \"user\""),
     ] {
-        let out = wait_output(
-            daemon
-                .client(Some(bob), &["-e", script])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-            Duration::from_secs(30),
-        );
+        let out = daemon.run_client(Some(bob), &["-e", script], Duration::from_secs(30));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains("the policy does not allow"), "{stderr}");
@@ -159,15 +144,7 @@ fn runaway_and_memory_bomb_are_stopped_while_others_run_on() {
             "memory",
         ),
     ] {
-        let out = wait_output(
-            daemon
-                .client(Some(alice), &["-e", script])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-            Duration::from_secs(30),
-        );
+        let out = daemon.run_client(Some(alice), &["-e", script], Duration::from_secs(30));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(expect), "{stderr}");
@@ -248,15 +225,9 @@ fn restart_delivers_everything_and_leaves_nothing_attached() {
         daemon.bin.clone(),
         daemon.socket.clone(),
     );
-    let out = wait_output(
-        again
-            .client(
-                Some(alice),
-                &["-e", "probe begin { printf(\"back\\n\"); exit() }"],
-            )
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let out = again.run_client(
+        Some(alice),
+        &["-e", "probe begin { printf(\"back\\n\"); exit() }"],
         Duration::from_secs(30),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "back\n");
@@ -271,14 +242,9 @@ fn c_runs_the_command_as_the_client_user_and_ends_with_it() {
     let alice = user(ALICE);
     let daemon = Daemon::start("daemon-c", USER_POLICY);
     let script = r#"probe syscall.openat { if (pid() == target()) printf("%d %s\n", uid(), user_string($filename)) } probe end { printf("END\n") }"#;
-    let out = wait_output(
-        daemon
-            .client(Some(alice), &["-c", "id -u", "-e", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let out = daemon.run_client(
+        Some(alice),
+        &["-c", "id -u", "-e", script],
         Duration::from_secs(60),
     );
     let (stdout, stderr) = (
@@ -307,14 +273,9 @@ fn x_of_another_users_process_is_refused() {
     let daemon = Daemon::start("daemon-x", USER_POLICY);
     let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = sleeper.id().to_string();
-    let out = wait_output(
-        daemon
-            .client(Some(alice), &["-x", &pid, "-e", "probe begin { exit() }"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let out = daemon.run_client(
+        Some(alice),
+        &["-x", &pid, "-e", "probe begin { exit() }"],
         Duration::from_secs(60),
     );
     let _ = sleeper.kill();

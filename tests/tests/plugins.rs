@@ -176,26 +176,6 @@ fn syslatency_prints_a_log_histogram() {
     assert_eq!(counted, reads, "the histogram counts every read:\n{stdout}");
 }
 
-/// A CPU-bound program with a known call chain main -> a -> b -> hot
-/// (`noipa` keeps each a real call); runs for argv[1] seconds.
-const CPU_BOUND: &str = r#"
-#include <stdlib.h>
-#include <time.h>
-volatile unsigned long sink;
-__attribute__((noipa)) unsigned long hot(unsigned long n) {
-    unsigned long x = 0;
-    for (unsigned long i = 0; i < n; i++) x += (i * i) ^ (x >> 3);
-    return x;
-}
-__attribute__((noipa)) unsigned long b(unsigned long n) { unsigned long r = hot(n); sink += r; return r + 1; }
-__attribute__((noipa)) unsigned long a(unsigned long n) { unsigned long r = b(n); sink += r; return r + 2; }
-int main(int argc, char **argv) {
-    time_t end = time(NULL) + (argc > 1 ? atoi(argv[1]) : 10);
-    while (time(NULL) < end) sink += a(1000000);
-    return 0;
-}
-"#;
-
 /// Compiles C `source` with gcc and `flags` into a fresh directory;
 /// returns the executable.
 fn gcc(name: &str, source: &str, flags: &[&str]) -> PathBuf {
@@ -209,7 +189,11 @@ fn profile_prints_the_top_stacks_symbolized_and_a_flame_graph() {
     let plugin = example("profile");
     // No frame pointers: the plugin's UserRegs capture is unwound by the
     // host with DWARF CFI, as a script's ubacktrace() is.
-    let exe = gcc("plugin-cpu", CPU_BOUND, &["-O2", "-fomit-frame-pointer"]);
+    let exe = gcc(
+        "plugin-cpu",
+        common::CPU_BOUND_C,
+        &["-O2", "-fomit-frame-pointer"],
+    );
     let svg = exe.with_file_name("profile.svg");
     let command = format!("{} 2", exe.display());
     let out = wasmtap_run(&[
@@ -440,17 +424,11 @@ fn the_daemon_refuses_a_plugin_probe_its_policy_denies() {
         "plugin-daemon",
         "[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\ndeny_probes = [\"syscall.openat\"]\n",
     );
-    let child = Command::new(common::bin())
-        .arg("--connect")
-        .arg(&daemon.socket)
-        .arg("run")
-        .arg(plugin)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_output(child, Duration::from_secs(60));
+    let out = daemon.run_client(
+        None,
+        &["run", plugin.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -481,13 +459,16 @@ fn the_daemon_runs_a_plugin_on_the_target_process() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut client = Command::new(common::bin());
-    client
-        .arg("--connect")
-        .arg(&daemon.socket)
-        .arg("run")
-        .arg(plugin)
-        .args(["-v", "-x", &target.id().to_string()]);
+    let client = daemon.client(
+        None,
+        &[
+            "run",
+            plugin.to_str().unwrap(),
+            "-v",
+            "-x",
+            &target.id().to_string(),
+        ],
+    );
     let tracer = Tracer::start_command(client);
     let _ = Command::new("cat")
         .arg(&other)
@@ -520,19 +501,17 @@ fn the_daemon_runs_a_plugin_with_c() {
         "[[tenant]]\nusers = [\"0\"]\nlevel = \"dev\"\n",
     );
     let missing = unique_path("plugin-daemon-c");
-    let child = Command::new(common::bin())
-        .arg("--connect")
-        .arg(&daemon.socket)
-        .arg("run")
-        .arg(plugin)
-        .args(["-c", &format!("cat {missing}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // No signal: the command's exit ends the run.
-    let out = wait_output(child, Duration::from_secs(60));
+    let out = daemon.run_client(
+        None,
+        &[
+            "run",
+            plugin.to_str().unwrap(),
+            "-c",
+            &format!("cat {missing}"),
+        ],
+        Duration::from_secs(60),
+    );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{}: {stderr}", out.status);
     let row = stdout

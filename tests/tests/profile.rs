@@ -28,27 +28,6 @@ s[ubacktrace()] <<< 1;
 probe timer.s(2) { quit = 1 }
 "#;
 
-/// A CPU-bound program with a known call chain main -> a -> b -> hot;
-/// `noipa` keeps each a real call (no inlining, cloning or tail call).
-/// Runs for argv[1] seconds.
-const CPU_BOUND: &str = r#"
-#include <stdlib.h>
-#include <time.h>
-volatile unsigned long sink;
-__attribute__((noipa)) unsigned long hot(unsigned long n) {
-    unsigned long x = 0;
-    for (unsigned long i = 0; i < n; i++) x += (i * i) ^ (x >> 3);
-    return x;
-}
-__attribute__((noipa)) unsigned long b(unsigned long n) { unsigned long r = hot(n); sink += r; return r + 1; }
-__attribute__((noipa)) unsigned long a(unsigned long n) { unsigned long r = b(n); sink += r; return r + 2; }
-int main(int argc, char **argv) {
-    time_t end = time(NULL) + (argc > 1 ? atoi(argv[1]) : 10);
-    while (time(NULL) < end) sink += a(1000000);
-    return 0;
-}
-"#;
-
 /// A program that spends its time in read(2) of /dev/zero.
 const SYSCALL_HEAVY: &str = r#"
 #include <fcntl.h>
@@ -88,7 +67,12 @@ fn scratch(test: &str) -> Scratch {
 
 /// The CPU-bound program built without frame pointers.
 fn cpu_bound(dir: &Path) -> PathBuf {
-    common::gcc(dir, "cpu", CPU_BOUND, &["-O2", "-fomit-frame-pointer"])
+    common::gcc(
+        dir,
+        "cpu",
+        common::CPU_BOUND_C,
+        &["-O2", "-fomit-frame-pointer"],
+    )
 }
 
 /// A printed stack report: each stack's frame lines with its count.

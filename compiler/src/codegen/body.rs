@@ -908,18 +908,25 @@ impl<'a, 'l> Gen<'a, 'l> {
         self.rt("fmt_i64");
         self.rt("fmt_end");
         self.ins().else_();
+        self.record_str(offset as i32 + wasmtap_abi::STR_STATUS_LEN as i32, status);
+        self.close();
+        Some(Ty::Str)
+    }
+
+    /// Pushes a string value of the record's bytes at `offset`, as many as
+    /// the i32 in local `len`.
+    fn record_str(&mut self, offset: i32, len: u32) {
+        let rec = self.l.g_rec;
         self.ins()
             .global_get(rec)
-            .i32_const(offset as i32 + wasmtap_abi::STR_STATUS_LEN as i32)
+            .i32_const(offset)
             .i32_add()
             .i64_extend_i32_u()
-            .local_get(status)
+            .local_get(len)
             .i64_extend_i32_u()
             .i64_const(32)
             .i64_shl()
             .i64_or();
-        self.close();
-        Some(Ty::Str)
     }
 
     fn probe_var(&mut self, var: &ProbeVar, span: Span) -> Option<Ty> {

@@ -328,6 +328,12 @@ impl Gen<'_, '_> {
     /// Raises `read fault at 0x...` when the `UserRead` slot at `slot`
     /// holds a fault.
     fn raise_on_fault(&mut self, slot: u16, span: Span) {
+        self.raise_if_faulted(slot, "read fault", span);
+    }
+
+    /// Raises `WHAT at 0x<address>` (stap's wording) when the read slot at
+    /// `slot` holds a fault.
+    fn raise_if_faulted(&mut self, slot: u16, what: &str, span: Span) {
         let rec = self.l.g_rec;
         self.ins()
             .global_get(rec)
@@ -336,7 +342,7 @@ impl Gen<'_, '_> {
             .i32_lt_s();
         self.open(BlockType::Empty, b'i');
         self.rt("fmt_begin");
-        self.fmt_text("read fault at 0x");
+        self.fmt_text(&format!("{what} at 0x"));
         self.load_field(slot + 8);
         self.fmt_spec(spec::pack(b'x', spec::FLAG_ZERO, Some(16), None));
         self.rt("fmt_end");
@@ -380,20 +386,7 @@ impl Gen<'_, '_> {
     /// cannot be read (stap's `user_string`).
     pub(super) fn user_string_value(&mut self, value: &Value, max: u16, span: Span) -> Option<Ty> {
         let slot = self.string_slot(value, max, span)?;
-        let rec = self.l.g_rec;
-        self.ins()
-            .global_get(rec)
-            .i32_load(mem(slot.into(), 2))
-            .i32_const(0)
-            .i32_lt_s();
-        self.open(BlockType::Empty, b'i');
-        self.rt("fmt_begin");
-        self.fmt_text("user string copy fault at 0x");
-        self.load_field(slot + 8);
-        self.fmt_spec(spec::pack(b'x', spec::FLAG_ZERO, Some(16), None));
-        self.rt("fmt_end");
-        self.raise(span);
-        self.close();
+        self.raise_if_faulted(slot, "user string copy fault", span);
         self.string_of_slot(slot);
         Some(Ty::Str)
     }
@@ -436,16 +429,8 @@ impl Gen<'_, '_> {
         self.ins()
             .global_get(rec)
             .i32_load(mem(slot.into(), 2))
-            .local_set(status)
-            .global_get(rec)
-            .i32_const(i32::from(slot) + USER_READ_HEADER_LEN as i32)
-            .i32_add()
-            .i64_extend_i32_u()
-            .local_get(status)
-            .i64_extend_i32_u()
-            .i64_const(32)
-            .i64_shl()
-            .i64_or();
+            .local_set(status);
+        self.record_str(i32::from(slot) + USER_READ_HEADER_LEN as i32, status);
     }
 
     /// Appends the quoted string on the stack.

@@ -235,7 +235,7 @@ fn nothing_matches(point: &ProbePoint, span: Span, binary: &UserBinary, mark: bo
             ),
         )
     };
-    Diagnostic::error(
+    let error = Diagnostic::error(
         format!(
             "probe point '{}' matches no {what} of '{}'",
             point_text(point),
@@ -244,7 +244,16 @@ fn nothing_matches(point: &ProbePoint, span: Span, binary: &UserBinary, mark: bo
         span,
         "nothing matches",
     )
-    .with_hint(hint)
+    .with_hint(hint);
+    if what == "function" && !binary.has_debug_info {
+        error.with_hint(format!(
+            "'{}' has no debug information, and its symbol tables name {} functions: a stripped binary names only what it exports; install its debug symbols (Debian: the -dbgsym package) or probe an unstripped build",
+            binary.path,
+            binary.functions.len()
+        ))
+    } else {
+        error
+    }
 }
 
 fn unknown_user_point(point: &ProbePoint) -> Diagnostic {

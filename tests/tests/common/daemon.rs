@@ -4,7 +4,7 @@
 use std::{
     os::unix::{fs::PermissionsExt, process::CommandExt},
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -80,6 +80,19 @@ impl Daemon {
             command.uid(uid).gid(uid_gid(uid));
         }
         command
+    }
+
+    /// Runs a client with `args` as user `uid` (root for None) to its end,
+    /// within `limit`, with its output captured.
+    pub fn run_client(&self, uid: Option<u32>, args: &[&str], limit: Duration) -> Output {
+        let child = self
+            .client(uid, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a client");
+        super::wait_output(child, limit)
     }
 
     /// A client, once its probes are attached.

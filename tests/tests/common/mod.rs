@@ -274,3 +274,24 @@ pub fn gcc(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
     gcc_file(&c, &exe, flags);
     exe
 }
+
+/// A CPU-bound program with a known call chain main -> a -> b -> hot;
+/// `noipa` keeps each a real call (no inlining, cloning or tail call).
+/// Runs for argv[1] seconds.
+pub const CPU_BOUND_C: &str = r#"
+#include <stdlib.h>
+#include <time.h>
+volatile unsigned long sink;
+__attribute__((noipa)) unsigned long hot(unsigned long n) {
+    unsigned long x = 0;
+    for (unsigned long i = 0; i < n; i++) x += (i * i) ^ (x >> 3);
+    return x;
+}
+__attribute__((noipa)) unsigned long b(unsigned long n) { unsigned long r = hot(n); sink += r; return r + 1; }
+__attribute__((noipa)) unsigned long a(unsigned long n) { unsigned long r = b(n); sink += r; return r + 2; }
+int main(int argc, char **argv) {
+    time_t end = time(NULL) + (argc > 1 ? atoi(argv[1]) : 10);
+    while (time(NULL) < end) sink += a(1000000);
+    return 0;
+}
+"#;
