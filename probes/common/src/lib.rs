@@ -167,11 +167,13 @@ pub enum OpCode {
     /// u64 `egid << 32 | euid` of the current task's credentials.
     EuidEgid = 18,
     /// A string slot (like [`OpCode::UserStr`]) with the current process's
-    /// command line (`mm->arg_start..arg_end`, NUL separators kept).
+    /// command line (`mm->arg_start..arg_end`, NUL separators kept), cut at
+    /// `len` bytes; empty (status 0) for kernel threads.
     Cmdline = 19,
     /// u64 at byte `src` of the event's `pt_regs` (uprobe, uretprobe and
-    /// perf programs: the context; syscall programs: the saved user
-    /// registers).
+    /// perf programs: the context, which for a perf sample taken in kernel
+    /// mode holds kernel registers; syscall and tracepoint programs: the
+    /// task's saved user registers).
     Reg = 20,
     /// `len` bytes (at most [`MAX_CTX_FIELD`]) of user memory at
     /// `base + disp` (bpf_probe_read_user), behind a [`USER_READ_HEADER_LEN`]
