@@ -263,12 +263,12 @@ fn profile_prints_the_top_stacks_symbolized_and_a_flame_graph() {
 #[test]
 fn ucalls_reads_function_and_usdt_arguments() {
     let plugin = example("ucalls");
+    // Built in place: demo.c includes its neighbour sdt.h.
     let src = root().join("tests/tests/uprobes/demo.c");
-    let exe = gcc(
-        "plugin-demo",
-        &std::fs::read_to_string(src).unwrap(),
-        &["-O1", "-g"],
-    );
+    let dir = PathBuf::from(unique_path("plugin-demo"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("demo");
+    common::gcc_file(&src, &exe, &["-O1", "-g"]);
     let out = wasmtap_run(&[plugin.to_str().unwrap(), "-c", exe.to_str().unwrap()]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{}: {stderr}", out.status);

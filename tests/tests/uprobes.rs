@@ -193,9 +193,9 @@ fn listing_shows_parameters_and_types() {
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [
-            format!(r#"process("{path}").function("add@{src}:39") $a:int $b:int"#),
+            format!(r#"process("{path}").function("add@{src}:17") $a:int $b:int"#),
             format!(
-                r#"process("{path}").function("scale@{src}:40") $x:long int $f:unsigned char $s:char const*"#
+                r#"process("{path}").function("scale@{src}:18") $x:long int $f:unsigned char $s:char const*"#
             ),
         ]
     );

@@ -19,34 +19,13 @@ struct req {
     const char *tag;
 };
 
+#include "sdt.h"
+
 #define NOIPA __attribute__((noipa))
 
-/* One `.note.stapsdt` entry for provider "structs", mark "mem", whose two
-   arguments are memory operands (`-4@-20(%rbp)` style at -O0). */
-#define STRUCTS_MEM(a, b)                                                   \
-    __asm__ __volatile__(                                                   \
-        "990: nop\n"                                                        \
-        ".pushsection .note.stapsdt,\"\",\"note\"\n"                        \
-        ".balign 4\n"                                                       \
-        ".4byte 992f-991f, 994f-993f, 3\n"                                  \
-        "991: .asciz \"stapsdt\"\n"                                         \
-        "992: .balign 4\n"                                                  \
-        "993: .8byte 990b\n"                                                \
-        ".8byte _.stapsdt.base\n"                                           \
-        ".8byte 0\n"                                                        \
-        ".asciz \"structs\"\n"                                              \
-        ".asciz \"mem\"\n"                                                  \
-        ".asciz \"-4@%0 8@%1\"\n"                                           \
-        "994: .balign 4\n"                                                  \
-        ".popsection\n"                                                     \
-        ".ifndef _.stapsdt.base\n"                                          \
-        ".pushsection .stapsdt.base,\"aG\",\"progbits\",.stapsdt.base,comdat\n" \
-        ".weak _.stapsdt.base\n"                                            \
-        ".hidden _.stapsdt.base\n"                                          \
-        "_.stapsdt.base: .space 1\n"                                        \
-        ".size _.stapsdt.base, 1\n"                                         \
-        ".popsection\n"                                                     \
-        ".endif\n" ::"m"(a), "m"(b))
+/* Mark "mem" of provider "structs", whose two arguments are memory
+   operands (`-4@-20(%rbp)` style at -O0). */
+#define STRUCTS_MEM(a, b) SDT_MARK("structs", "mem", "-4@%0 8@%1", "m"(a), "m"(b))
 
 NOIPA int handle(struct req *req, int n) { return req->len + n; }
 NOIPA int opaque(void *p) { return p != NULL; }
