@@ -471,12 +471,7 @@ fn connect(args: &Args, socket: &std::path::Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let request = args.request()?;
-    let display = if args.json {
-        client::Display::Json
-    } else {
-        client::Display::Text
-    };
-    let mut run_request = RunRequest {
+    let run_request = RunRequest {
         file_name: request.file_name,
         source: request.source,
         args: request.script_args,
@@ -486,10 +481,11 @@ fn connect(args: &Args, socket: &std::path::Path) -> anyhow::Result<ExitCode> {
         ..RunRequest::default()
     };
     // `-c`: the command runs here, as this user, never as the daemon's.
-    let target = match &args.command_line {
-        Some(command) => Some(client::hold_command(&mut run_request, command)?),
-        None => None,
-    };
-    let code = client::run(socket, run_request, display, target.as_ref())?;
+    let code = client::run(
+        socket,
+        run_request,
+        client::Display::new(args.json),
+        args.command_line.as_deref(),
+    )?;
     Ok(ExitCode::from(code))
 }

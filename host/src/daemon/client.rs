@@ -26,18 +26,30 @@ pub enum Display {
     Json,
 }
 
+impl Display {
+    /// JSON lines when `json` (`--json`), else text.
+    pub fn new(json: bool) -> Self {
+        if json { Self::Json } else { Self::Text }
+    }
+}
+
 /// Runs `request` on the daemon at `socket`; returns the script's exit code.
-/// `target` is the `-c` command, started (held) by the caller: released on
-/// the daemon's `attached`, and its exit stops the run.
+/// `command` is `-c`'s: started here, held until the daemon's `attached`,
+/// and its exit stops the run.
 ///
 /// # Errors
-/// No daemon at `socket`, or the connection broke before the run ended.
+/// The command cannot be started, no daemon at `socket`, or the connection
+/// broke before the run ended.
 pub fn run(
     socket: &Path,
-    request: RunRequest,
+    mut request: RunRequest,
     display: Display,
-    target: Option<&Target>,
+    command: Option<&str>,
 ) -> anyhow::Result<u8> {
+    let target = command
+        .map(|command| hold_command(&mut request, command))
+        .transpose()?;
+    let target = target.as_ref();
     let stream = connect(socket)?;
     protocol::send(&mut &stream, &ClientMessage::Run(request))?;
     signals::install();
@@ -91,10 +103,7 @@ pub fn run(
 
 /// `-c CMD` through the daemon: starts `command` here, as the user, held
 /// before exec, and makes `request` name it as its held target.
-///
-/// # Errors
-/// The command cannot be started.
-pub fn hold_command(request: &mut RunRequest, command: &str) -> anyhow::Result<Target> {
+fn hold_command(request: &mut RunRequest, command: &str) -> anyhow::Result<Target> {
     let target = Target::start(command).with_context(|| format!("cannot start '{command}'"))?;
     request.target_pid = Some(target.pid());
     request.held_target = true;

@@ -172,22 +172,18 @@ fn connect(
     wasm: Vec<u8>,
 ) -> anyhow::Result<ExitCode> {
     use crate::daemon::{client, protocol::RunRequest};
-    let display = if args.json {
-        client::Display::Json
-    } else {
-        client::Display::Text
-    };
-    let mut request = RunRequest {
+    let request = RunRequest {
         file_name: name,
         target_pid: args.target_pid,
         verbose: args.verbose,
         plugin: Some(wasm),
         ..RunRequest::default()
     };
-    let target = match &args.command {
-        Some(command) => Some(client::hold_command(&mut request, command)?),
-        None => None,
-    };
-    let code = client::run(socket, request, display, target.as_ref())?;
+    let code = client::run(
+        socket,
+        request,
+        client::Display::new(args.json),
+        args.command.as_deref(),
+    )?;
     Ok(ExitCode::from(code))
 }
