@@ -214,15 +214,8 @@ impl<'a, 'l> Gen<'a, 'l> {
     }
 
     fn literal(&mut self, bytes: &[u8]) {
-        let offset = self.statics.intern(bytes);
-        let base = self.l.g_static_base;
-        self.ins()
-            .global_get(base)
-            .i32_const(offset as i32)
-            .i32_add()
-            .i64_extend_i32_u()
-            .i64_const(((bytes.len() as u64) << 32) as i64)
-            .i64_or();
+        let mut ins = InstructionSink::new(&mut self.code);
+        push_literal(&mut ins, self.l, self.statics, bytes);
     }
 
     /// Raises a run-time error with the string on the stack. Inside a
@@ -917,10 +910,14 @@ impl<'a, 'l> Gen<'a, 'l> {
     /// the i32 in local `len`.
     fn record_str(&mut self, offset: i32, len: u32) {
         let rec = self.l.g_rec;
+        self.ins().global_get(rec).i32_const(offset).i32_add();
+        self.str_value(len);
+    }
+
+    /// Turns the i32 address on the stack into a string value of as many
+    /// bytes as the i32 in local `len` (`len << 32 | address`).
+    fn str_value(&mut self, len: u32) {
         self.ins()
-            .global_get(rec)
-            .i32_const(offset)
-            .i32_add()
             .i64_extend_i32_u()
             .local_get(len)
             .i64_extend_i32_u()

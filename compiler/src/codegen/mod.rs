@@ -199,23 +199,9 @@ pub fn generate(
     // Globals: rec, exit, then the script's.
     let mut globals = GlobalSection::new();
     let g_rec = 1; // index 0 is the imported static base
-    globals.global(
-        GlobalType {
-            val_type: ValType::I32,
-            mutable: true,
-            shared: false,
-        },
-        &ConstExpr::i32_const(0),
-    );
+    mutable_global(&mut globals, ValType::I32, &ConstExpr::i32_const(0));
     let g_exit = 2;
-    globals.global(
-        GlobalType {
-            val_type: ValType::I32,
-            mutable: true,
-            shared: false,
-        },
-        &ConstExpr::i32_const(0),
-    );
+    mutable_global(&mut globals, ValType::I32, &ConstExpr::i32_const(0));
     let mut script_globals = Vec::new();
     for (g, global) in typed.globals.iter().enumerate() {
         let is_map = global.is_array() || global.value.ty == Some(Ty::Stats);
@@ -230,26 +216,13 @@ pub fn generate(
             (_, true) => ConstExpr::i32_const(-1),
             _ => ConstExpr::i64_const(0),
         };
-        globals.global(
-            GlobalType {
-                val_type: if is_map { ValType::I32 } else { ValType::I64 },
-                mutable: true,
-                shared: false,
-            },
-            &init,
-        );
+        let val_type = if is_map { ValType::I32 } else { ValType::I64 };
+        mutable_global(&mut globals, val_type, &init);
         script_globals.push(3 + g as u32);
     }
     let task_probes = body::task::probes_using_tasks(script, typed, probes);
     let g_task = task_probes.iter().any(|&t| t).then(|| {
-        globals.global(
-            GlobalType {
-                val_type: ValType::I32,
-                mutable: true,
-                shared: false,
-            },
-            &ConstExpr::i32_const(0),
-        );
+        mutable_global(&mut globals, ValType::I32, &ConstExpr::i32_const(0));
         3 + typed.globals.len() as u32
     });
 
@@ -631,4 +604,16 @@ pub(crate) fn bodies(script: &Script) -> impl Iterator<Item = &crate::syntax::as
         Item::Function(f) => Some(&f.body),
         Item::Global(_) => None,
     })
+}
+
+/// Declares a mutable, unshared global of `val_type` starting at `init`.
+fn mutable_global(globals: &mut GlobalSection, val_type: ValType, init: &ConstExpr) {
+    globals.global(
+        GlobalType {
+            val_type,
+            mutable: true,
+            shared: false,
+        },
+        init,
+    );
 }

@@ -281,14 +281,8 @@ impl Gen<'_, '_> {
             .br(0);
         self.close();
         self.close();
-        self.ins()
-            .local_get(start)
-            .i64_extend_i32_u()
-            .local_get(len)
-            .i64_extend_i32_u()
-            .i64_const(32)
-            .i64_shl()
-            .i64_or();
+        self.ins().local_get(start);
+        self.str_value(len);
         self.literal(b"\0");
         self.literal(b" ");
         self.rt("str_replace");
