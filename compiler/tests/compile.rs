@@ -1,29 +1,11 @@
 //! Scripts through every pass: each must compile to a valid module whose
 //! plans capture what its handlers read.
 
+mod common;
+
+use common::{build, errors};
+
 use wasmtap_abi::OpCode;
-use wasmtap_compiler::{Bundle, CompileOptions, catalog::StaticCatalog, compile, diagnostics};
-
-fn build(source: &str) -> Bundle {
-    let catalog = StaticCatalog::x86_64((6, 18, 0));
-    match compile(source, &catalog, &CompileOptions::default()) {
-        Ok(bundle) => {
-            wasmparser::Validator::new()
-                .validate_all(&bundle.wasm)
-                .unwrap_or_else(|e| panic!("invalid module for {source}: {e}"));
-            bundle
-        }
-        Err(errors) => panic!("{}", diagnostics::render(&errors, "<input>", source)),
-    }
-}
-
-fn errors(source: &str) -> String {
-    let catalog = StaticCatalog::x86_64((6, 18, 0));
-    match compile(source, &catalog, &CompileOptions::default()) {
-        Ok(_) => panic!("expected an error for {source}"),
-        Err(errors) => diagnostics::render(&errors, "<input>", source),
-    }
-}
 
 #[test]
 fn hello_world_has_no_kernel_probe() {

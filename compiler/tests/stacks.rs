@@ -2,37 +2,24 @@
 //! (captured only where used) and the in-kernel filters drawn from a
 //! handler's leading `pid() == target()`.
 
+mod common;
+
+use common::errors;
+
 use wasmtap_abi::{Filter, FilterCmp, FilterField, OpCode, Plan};
 use wasmtap_compiler::{
     Bundle, CompileOptions,
-    catalog::StaticCatalog,
-    compile, diagnostics,
     passes::resolve::{PerfCounter, ProbeKind},
 };
 
 fn build_for(source: &str, target_pid: Option<u32>) -> Bundle {
-    let catalog = StaticCatalog::x86_64((6, 18, 0));
-    let options = CompileOptions {
-        target_pid,
-        ..CompileOptions::default()
-    };
-    match compile(source, &catalog, &options) {
-        Ok(bundle) => {
-            wasmparser::Validator::new()
-                .validate_all(&bundle.wasm)
-                .unwrap_or_else(|e| panic!("invalid module for {source}: {e}"));
-            bundle
-        }
-        Err(errors) => panic!("{}", diagnostics::render(&errors, "<input>", source)),
-    }
-}
-
-fn errors(source: &str) -> String {
-    let catalog = StaticCatalog::x86_64((6, 18, 0));
-    match compile(source, &catalog, &CompileOptions::default()) {
-        Ok(_) => panic!("expected an error for {source}"),
-        Err(errors) => diagnostics::render(&errors, "<input>", source),
-    }
+    common::build_with(
+        source,
+        &CompileOptions {
+            target_pid,
+            ..CompileOptions::default()
+        },
+    )
 }
 
 fn ops(plan: &Plan) -> Vec<OpCode> {

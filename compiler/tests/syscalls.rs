@@ -1,25 +1,11 @@
 //! Syscall tapset variables through every pass: what each compiles to in
 //! the capture plan, and the errors for names a syscall does not offer.
 
+mod common;
+
+use common::{build, errors, ops};
+
 use wasmtap_abi::{OpCode, Plan, PlanOp};
-use wasmtap_compiler::{Bundle, CompileOptions, catalog::StaticCatalog, compile, diagnostics};
-
-fn build(source: &str) -> Bundle {
-    let catalog = StaticCatalog::x86_64((6, 18, 0));
-    match compile(source, &catalog, &CompileOptions::default()) {
-        Ok(bundle) => {
-            wasmparser::Validator::new()
-                .validate_all(&bundle.wasm)
-                .unwrap_or_else(|e| panic!("invalid module for {source}: {e}"));
-            bundle
-        }
-        Err(errors) => panic!("{}", diagnostics::render(&errors, "<input>", source)),
-    }
-}
-
-fn ops(plan: &Plan) -> Vec<PlanOp> {
-    plan.ops[..plan.n_ops as usize].to_vec()
-}
 
 fn op(plan: &Plan, code: OpCode) -> Vec<PlanOp> {
     ops(plan)
@@ -96,12 +82,7 @@ fn tapset_variables_have_stap_s_names_and_types() {
 
 #[test]
 fn unknown_target_variables_are_errors_naming_the_fields() {
-    let catalog = StaticCatalog::x86_64((6, 18, 0));
-    let source = r#"probe syscall.openat { println($nonesuch) }"#;
-    let Err(errors) = compile(source, &catalog, &CompileOptions::default()) else {
-        panic!("expected an error");
-    };
-    let text = diagnostics::render(&errors, "<input>", source);
+    let text = errors(r#"probe syscall.openat { println($nonesuch) }"#);
     assert!(
         text.contains("unknown target variable '$nonesuch' in probe 'syscall.openat'"),
         "{text}"

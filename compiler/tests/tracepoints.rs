@@ -1,36 +1,12 @@
 //! Tracepoint probe points, tapset aliases and task functions through every
 //! pass (issue 4): what each probe captures and what the checker refuses.
 
-use wasmtap_abi::{OpCode, Plan, PlanOp};
-use wasmtap_compiler::{
-    Bundle, CompileOptions, catalog::StaticCatalog, compile, diagnostics,
-    passes::resolve::ProbeKind,
-};
+mod common;
 
-fn build(source: &str) -> Bundle {
-    let catalog = StaticCatalog::x86_64((6, 18, 0));
-    match compile(source, &catalog, &CompileOptions::default()) {
-        Ok(bundle) => {
-            wasmparser::Validator::new()
-                .validate_all(&bundle.wasm)
-                .unwrap_or_else(|e| panic!("invalid module for {source}: {e}"));
-            bundle
-        }
-        Err(errors) => panic!("{}", diagnostics::render(&errors, "<input>", source)),
-    }
-}
+use common::{build, errors, ops};
 
-fn errors(source: &str) -> String {
-    let catalog = StaticCatalog::x86_64((6, 18, 0));
-    match compile(source, &catalog, &CompileOptions::default()) {
-        Ok(_) => panic!("expected an error for {source}"),
-        Err(errors) => diagnostics::render(&errors, "<input>", source),
-    }
-}
-
-fn ops(plan: &Plan) -> Vec<PlanOp> {
-    plan.ops[..plan.n_ops as usize].to_vec()
-}
+use wasmtap_abi::{OpCode, Plan};
+use wasmtap_compiler::passes::resolve::ProbeKind;
 
 fn has(plan: &Plan, code: OpCode) -> bool {
     ops(plan).iter().any(|op| op.code == code as u8)

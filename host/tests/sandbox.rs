@@ -4,10 +4,12 @@
 //! literals in a data segment placed at the static base, and export the
 //! script entry points.
 
+mod common;
+
+use common::Sink;
+
 use std::{
     collections::HashMap,
-    io::Write,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -21,26 +23,6 @@ use wasmtap_abi::wasm::{
     self, HOST_ERROR, HOST_MODULE, MEMORY, RUNTIME_FUNCS, RUNTIME_MODULE, STATIC_BASE, Ty, spec,
     stat, value_kind,
 };
-
-/// Output shared between the test and the instance's writer.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Sink {
-    fn take(&self) -> String {
-        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
-    }
-}
 
 fn val(t: Ty) -> ValType {
     match t {

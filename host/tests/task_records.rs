@@ -3,11 +3,11 @@
 //! plan says: the kernel's part is covered by the end-to-end seeds tests,
 //! this pins what the Wasm side makes of each captured byte.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+mod common;
+
+use common::Sink;
+
+use std::time::Duration;
 
 use wasmtap::sandbox::{Sandbox, SandboxConfig};
 use wasmtap_abi::{
@@ -15,20 +15,6 @@ use wasmtap_abi::{
     TaskEntry,
 };
 use wasmtap_compiler::{CompileOptions, catalog::StaticCatalog, compile, diagnostics};
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// What the kernel would see when the probe fires.
 #[derive(Default)]
@@ -149,7 +135,7 @@ fn run(source: &str, events: &[(u32, Event)]) -> String {
     }
     instance.handle_batch(&batch).expect("handle_batch");
     instance.flush().expect("flush");
-    String::from_utf8(sink.0.lock().unwrap().clone()).unwrap()
+    sink.take()
 }
 
 /// The `signal:signal_generate` entry for `sig` sent to `pid` (`comm`).

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Tracer, daemon::Daemon, unique_path, wait_output};
+use common::{Tracer, daemon::Daemon, unique_path};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -63,15 +63,8 @@ fn example(package: &str) -> &'static Path {
 
 /// `wasmtap run ARGS...`, waited for at most a minute.
 fn wasmtap_run(args: &[&str]) -> Output {
-    let child = Command::new(common::bin())
-        .arg("run")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wasmtap");
-    wait_output(child, Duration::from_secs(60))
+    let run: Vec<&str> = std::iter::once("run").chain(args.iter().copied()).collect();
+    common::run(&run)
 }
 
 fn text(bytes: &[u8]) -> String {
